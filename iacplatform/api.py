@@ -1,0 +1,104 @@
+"""The JSON API under /api/v1/ (django-ninja, OpenAPI at /api/v1/docs).
+
+Every app contributes a ``router`` in its ``api.py``. Every 4xx has one shape:
+``{"detail": "<what went wrong>", "errors": {<field>: [<messages>]}}``.
+"""
+
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import APIKeyHeader, HttpBearer, SessionAuth
+
+from workspaces.tokens import api_token_authenticate
+
+
+class TokenAuth(HttpBearer):
+    def authenticate(self, request, token):
+        user = api_token_authenticate(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+class ApiError(Exception):
+    """Raise from an endpoint or service to answer with a 4xx in the common shape."""
+
+    def __init__(self, status: int, detail: str, errors: dict | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors or {}
+
+
+api = NinjaAPI(
+    title="Terraform execution platform API",
+    version="1",
+    urls_namespace="api",
+    auth=[SessionAuth(), TokenAuth()],
+    docs_url="/docs",
+)
+
+
+def error_response(request, status: int, detail: str, errors: dict | None = None):
+    return api.create_response(request, {"detail": detail, "errors": errors or {}}, status=status)
+
+
+@api.exception_handler(ApiError)
+def _api_error(request, exc: ApiError):
+    return error_response(request, exc.status, exc.detail, exc.errors)
+
+
+@api.exception_handler(NinjaValidationError)
+def _validation_error(request, exc: NinjaValidationError):
+    errors: dict[str, list[str]] = {}
+    for item in exc.errors:
+        loc = [str(part) for part in item.get("loc", []) if part not in ("body", "query", "path", "payload")]
+        errors.setdefault(".".join(loc) or "__all__", []).append(item.get("msg", "invalid"))
+    return error_response(request, 422, "The request is not valid.", errors)
+
+
+@api.exception_handler(DjangoValidationError)
+def _django_validation_error(request, exc: DjangoValidationError):
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+    return error_response(request, 400, "; ".join(m for ms in errors.values() for m in ms), errors)
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request, exc):
+    return error_response(request, 401, "Authentication required: log in or send 'Authorization: Bearer <token>'.")
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return error_response(request, 404, str(exc) or "Not found.")
+
+
+@api.exception_handler(ObjectDoesNotExist)
+def _does_not_exist(request, exc):
+    return error_response(request, 404, str(exc) or "Not found.")
+
+
+@api.exception_handler(PermissionDenied)
+def _forbidden(request, exc):
+    return error_response(request, 403, str(exc) or "You do not have permission to do that.")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    return error_response(request, exc.status_code, str(exc))
+
+
+def _register_routers():
+    from executions.api import router as executions_router
+    from resources.api import router as resources_router
+    from workspaces.api import router as workspaces_router
+
+    api.add_router("/", workspaces_router)
+    api.add_router("/", executions_router)
+    api.add_router("/", resources_router)
+
+
+_register_routers()

@@ -1,0 +1,1 @@
+# Resource-level version management models arrive with their own issue.

@@ -1,0 +1,212 @@
+import hashlib
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from workspaces.crypto import decrypt_text, encrypt_text
+
+workspace_name_validator = RegexValidator(
+    r"^[A-Za-z0-9_-]+$", "Use only letters, digits, '-' and '_'."
+)
+TERRAFORM_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+VERSION_PIN = re.compile(r"^\d+\.\d+(\.\d+)?$")
+
+
+def sha256_hex(data: str | bytes) -> str:
+    if isinstance(data, str):
+        data = data.encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+class Workspace(models.Model):
+    class ExecutionMode(models.TextChoices):
+        REMOTE = "remote", "Remote (platform workers)"
+        LOCAL = "local", "Local (state only)"
+
+    name = models.CharField(max_length=90, unique=True, validators=[workspace_name_validator])
+    description = models.TextField(blank=True)
+    execution_mode = models.CharField(
+        max_length=16, choices=ExecutionMode.choices, default=ExecutionMode.REMOTE
+    )
+    terraform_version = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="Pin, e.g. 1.15 or 1.15.5. Runs refuse a binary of another version.",
+    )
+    auto_apply = models.BooleanField(default=False)
+    current_code_version = models.ForeignKey(
+        "WorkspaceCodeVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    provider_config = models.JSONField(default=dict, blank=True)
+    # Cloud credentials (an AWS IAM role to assume). No secret here: the role is assumed
+    # with the worker's own credentials.
+    aws_role_arn = models.CharField(max_length=255, blank=True)
+    aws_session_name = models.CharField(max_length=64, blank=True)
+    aws_external_id = models.CharField(max_length=255, blank=True)
+    aws_region = models.CharField(max_length=32, blank=True)
+    locked = models.BooleanField(default=False)
+    lock_reason = models.TextField(blank=True)
+    locked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    locked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(name__regex=r"^[A-Za-z0-9_-]+$"),
+                name="%(app_label)s_%(class)s_name_charset",
+            ),
+            models.CheckConstraint(
+                condition=Q(locked=False) | Q(locked_at__isnull=False),
+                name="%(app_label)s_%(class)s_locked_has_time",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        if self.terraform_version and not VERSION_PIN.match(self.terraform_version):
+            raise ValidationError({"terraform_version": "Use a version like 1.15 or 1.15.5."})
+
+
+class Variable(models.Model):
+    class Category(models.TextChoices):
+        TERRAFORM = "terraform", "Terraform variable"
+        ENV = "env", "Environment variable"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="variables")
+    key = models.CharField(max_length=128)
+    # Plain text for ordinary variables; a Fernet token when ``sensitive`` is set.
+    value = models.TextField(blank=True)
+    category = models.CharField(max_length=16, choices=Category.choices, default=Category.TERRAFORM)
+    hcl = models.BooleanField(default=False, help_text="Parse the value as HCL (lists, maps, numbers).")
+    sensitive = models.BooleanField(default=False, help_text="Write-only; encrypted at rest.")
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["category", "key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "category", "key"], name="%(app_label)s_%(class)s_unique_key"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.workspace}:{self.category}:{self.key}"
+
+    def clean(self):
+        pattern = TERRAFORM_IDENTIFIER if self.category == self.Category.TERRAFORM else ENV_VAR_NAME
+        if not pattern.match(self.key or ""):
+            kind = "a Terraform identifier" if self.category == self.Category.TERRAFORM else "an environment variable name"
+            raise ValidationError({"key": f"{self.key!r} is not {kind}."})
+
+    def set_value(self, plaintext: str) -> None:
+        """Store a value, encrypting it when the variable is sensitive."""
+        self.value = encrypt_text(plaintext) if self.sensitive else plaintext
+
+    def get_value(self) -> str:
+        return decrypt_text(self.value) if self.sensitive else self.value
+
+    @property
+    def display_value(self) -> str:
+        return "(sensitive)" if self.sensitive else self.value
+
+
+class WorkspaceCodeVersion(models.Model):
+    class Format(models.TextChoices):
+        JSON = "json", "Terraform JSON"
+        HCL = "hcl", "HCL"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="code_versions")
+    number = models.PositiveIntegerField()
+    code = models.TextField(blank=True)
+    code_format = models.CharField(max_length=8, choices=Format.choices, default=Format.JSON)
+    provider_config = models.JSONField(default=dict, blank=True)
+    checksum = models.CharField(max_length=64)
+    message = models.CharField(max_length=500, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["workspace", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "number"], name="%(app_label)s_%(class)s_unique_number"
+            ),
+            models.CheckConstraint(condition=Q(number__gte=1), name="%(app_label)s_%(class)s_number_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.workspace} v{self.number}"
+
+
+class StateVersion(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="state_versions")
+    serial = models.PositiveBigIntegerField()
+    lineage = models.CharField(max_length=64)
+    checksum = models.CharField(max_length=64, help_text="sha256 of the content")
+    md5 = models.CharField(max_length=32, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    resource_count = models.PositiveIntegerField(default=0)
+    outputs = models.JSONField(default=dict, blank=True, help_text="Sensitive outputs are masked.")
+    content = models.TextField(help_text="The raw terraform.tfstate JSON")
+    task = models.ForeignKey(
+        "executions.WorkspaceTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="state_versions"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=32, default="apply", help_text="apply, upload, rollback, backup restore…")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["workspace", "-serial"]
+        get_latest_by = "serial"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "serial"], name="%(app_label)s_%(class)s_unique_serial"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.workspace} state #{self.serial}"
+
+
+class ApiToken(models.Model):
+    """A personal API token; only its sha256 is stored, the token is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="First characters, to recognise a token")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
