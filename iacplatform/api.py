@@ -12,6 +12,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuth
 
+from iacplatform.errors import DomainError
 from workspaces.tokens import api_token_authenticate
 
 
@@ -49,6 +50,11 @@ def error_response(request, status: int, detail: str, errors: dict | None = None
 @api.exception_handler(ApiError)
 def _api_error(request, exc: ApiError):
     return error_response(request, exc.status, exc.detail, exc.errors)
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request, exc: DomainError):
+    return error_response(request, exc.status, exc.message, exc.errors)
 
 
 @api.exception_handler(NinjaValidationError)

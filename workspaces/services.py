@@ -1,0 +1,199 @@
+"""Changing workspaces: create, lock/unlock, variables, code versions, state versions."""
+
+import hashlib
+import json
+import uuid
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from iacplatform.errors import Conflict, DomainError
+from workspaces.models import StateVersion, Variable, Workspace, WorkspaceCodeVersion, sha256_hex
+
+
+# --- workspaces -------------------------------------------------------------------------
+@transaction.atomic
+def workspace_create(*, name: str, description: str = "", auto_apply: bool = False,
+                     terraform_version: str = "", user=None) -> Workspace:
+    workspace = Workspace(name=name, description=description, auto_apply=auto_apply,
+                          terraform_version=terraform_version)
+    workspace.full_clean()
+    workspace.save()
+    return workspace
+
+
+def workspace_lock(*, workspace: Workspace, reason: str, user=None) -> Workspace:
+    """Lock a workspace: it refuses new runs until unlocked. Locking twice keeps the first reason."""
+    updated = Workspace.objects.filter(pk=workspace.pk, locked=False).update(
+        locked=True, lock_reason=reason, locked_by=user, locked_at=timezone.now(), updated_at=timezone.now()
+    )
+    workspace.refresh_from_db()
+    if not updated and reason and reason not in workspace.lock_reason:
+        # Already locked (e.g. by an operator); a system lock must still be recorded.
+        Workspace.objects.filter(pk=workspace.pk).update(lock_reason=f"{workspace.lock_reason}\n{reason}".strip())
+        workspace.refresh_from_db()
+    return workspace
+
+
+def workspace_unlock(*, workspace: Workspace, user=None) -> Workspace:
+    Workspace.objects.filter(pk=workspace.pk).update(
+        locked=False, lock_reason="", locked_by=None, locked_at=None, updated_at=timezone.now()
+    )
+    workspace.refresh_from_db()
+    return workspace
+
+
+# --- variables --------------------------------------------------------------------------
+def variable_set(*, workspace: Workspace, key: str, value: str | None, category: str = Variable.Category.TERRAFORM,
+                 hcl: bool = False, sensitive: bool = False, description: str = "") -> Variable:
+    """Create or update a variable. ``value=None`` keeps a stored (sensitive) value."""
+    var = Variable.objects.filter(workspace=workspace, category=category, key=key).first()
+    if var is None:
+        var = Variable(workspace=workspace, category=category, key=key)
+        if value is None:
+            value = ""
+    was_sensitive = var.sensitive
+    old_plain = var.get_value() if var.pk and value is None else None
+    var.hcl, var.sensitive, var.description = hcl, sensitive, description
+    if value is not None:
+        var.set_value(value)
+    elif was_sensitive != sensitive:
+        var.set_value(old_plain)
+    var.full_clean()
+    var.save()
+    return var
+
+
+def variables_checksum(workspace: Workspace) -> str:
+    """What a plan was made with: changes whenever any variable (or its value) changes."""
+    parts = [
+        [v.category, v.key, v.hcl, v.sensitive, v.get_value()]
+        for v in Variable.objects.filter(workspace=workspace).order_by("category", "key")
+    ]
+    return sha256_hex(json.dumps(parts, sort_keys=True))
+
+
+# --- code versions ----------------------------------------------------------------------
+def code_checksum(code: str, code_format: str, provider_config: dict) -> str:
+    return sha256_hex(json.dumps([code_format, code, provider_config], sort_keys=True))
+
+
+@transaction.atomic
+def code_version_save(*, workspace: Workspace, code: str, code_format: str = WorkspaceCodeVersion.Format.JSON,
+                      provider_config: dict | None = None, message: str = "", author=None
+                      ) -> tuple[WorkspaceCodeVersion, bool]:
+    """Make ``code`` the workspace's current code. Returns (version, created).
+
+    Unchanged content (same checksum as the current version) makes no new version.
+    Validation of the code itself is the caller's job (see ``workspaces.codecheck``).
+    """
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    if provider_config is None:
+        provider_config = workspace.provider_config or {}
+    checksum = code_checksum(code, code_format, provider_config)
+    current = workspace.current_code_version
+    if current is not None and current.checksum == checksum:
+        return current, False
+    number = (workspace.code_versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    version = WorkspaceCodeVersion.objects.create(
+        workspace=workspace, number=number, code=code, code_format=code_format,
+        provider_config=provider_config, checksum=checksum, message=message, author=author,
+    )
+    Workspace.objects.filter(pk=workspace.pk).update(current_code_version=version, updated_at=timezone.now())
+    return version, True
+
+
+# --- state versions ---------------------------------------------------------------------
+class InvalidState(DomainError):
+    pass
+
+
+def parse_state(content: str | bytes) -> dict:
+    """Parse and check a terraform.tfstate document (format version, serial, lineage)."""
+    try:
+        data = json.loads(content)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidState(f"The state is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidState("The state must be a JSON object.")
+    if data.get("version") != 4:
+        raise InvalidState(f"Unsupported state format version {data.get('version')!r}; Terraform writes version 4.")
+    serial = data.get("serial")
+    if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
+        raise InvalidState("The state has no valid 'serial' (a non-negative integer).")
+    lineage = data.get("lineage")
+    if not isinstance(lineage, str) or not lineage:
+        raise InvalidState("The state has no 'lineage'.")
+    if not isinstance(data.get("resources", []), list):
+        raise InvalidState("The state's 'resources' must be a list.")
+    return data
+
+
+def mask_outputs(outputs: dict) -> dict:
+    return {
+        name: {"value": "(sensitive)" if out.get("sensitive") else out.get("value"),
+               "type": out.get("type"), "sensitive": bool(out.get("sensitive"))}
+        for name, out in (outputs or {}).items()
+    }
+
+
+def latest_state(workspace: Workspace) -> StateVersion | None:
+    return StateVersion.objects.filter(workspace=workspace).order_by("-serial").first()
+
+
+def state_version_create(*, workspace: Workspace, content: str, task=None, user=None, source: str = "apply",
+                         force: bool = False, renumber: bool = False) -> StateVersion:
+    """Store a state as a new version.
+
+    A lower or equal serial, or another lineage, is refused unless ``force``. With
+    ``renumber`` the stored serial becomes current + 1 (rollback, restore): the content is
+    rewritten with that serial so the next terraform run continues from it.
+    """
+    data = parse_state(content)
+    with transaction.atomic():
+        Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
+        current = latest_state(workspace)
+        if renumber and current is not None:
+            data["serial"] = current.serial + 1
+            if not force:
+                data["lineage"] = current.lineage
+            content = json.dumps(data, indent=2)
+        if current is not None and not force:
+            if data["lineage"] != current.lineage:
+                raise Conflict(
+                    f"Lineage {data['lineage']} differs from the workspace's state lineage {current.lineage}: "
+                    "this state belongs to another workspace or was re-initialised. Force it to replace the history."
+                )
+            if data["serial"] <= current.serial:
+                raise Conflict(
+                    f"Serial {data['serial']} is not newer than the current serial {current.serial}. "
+                    "Force it to store it anyway (it gets the next serial)."
+                )
+        if current is not None and data["serial"] <= current.serial:
+            data["serial"] = current.serial + 1
+            content = json.dumps(data, indent=2)
+        raw = content.encode() if isinstance(content, str) else content
+        try:
+            return StateVersion.objects.create(
+                workspace=workspace,
+                serial=data["serial"],
+                lineage=data["lineage"],
+                checksum=hashlib.sha256(raw).hexdigest(),
+                md5=hashlib.md5(raw).hexdigest(),
+                size=len(raw),
+                resource_count=sum(
+                    len(r.get("instances", [])) or 1 for r in data.get("resources", []) if r.get("mode") == "managed"
+                ),
+                outputs=mask_outputs(data.get("outputs", {})),
+                content=raw.decode(),
+                task=task,
+                created_by=user,
+                source=source,
+            )
+        except IntegrityError:
+            raise Conflict(f"State serial {data['serial']} already exists for this workspace.") from None
+
+
+def new_lineage() -> str:
+    return str(uuid.uuid4())
