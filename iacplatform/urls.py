@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("", include("workspaces.urls")),
+    path("", include("workspaces.urls_versions")),
     path("", include("executions.urls")),
     path("", include("resources.urls")),
 ]
