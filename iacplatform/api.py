@@ -101,8 +101,10 @@ def _register_routers():
     from executions.api import router as executions_router
     from resources.api import router as resources_router
     from workspaces.api import router as workspaces_router
+    from workspaces.api_versions import router as versions_router
 
     api.add_router("/", workspaces_router)
+    api.add_router("/", versions_router)
     api.add_router("/", executions_router)
     api.add_router("/", resources_router)
 
