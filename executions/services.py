@@ -25,3 +25,212 @@ TASK CONTEXT (WorkspaceTask.context): {"code_version": int | None, "variables_ch
     "state_serial": int | None, "resource_versions": {resource_id: version}, "confirmed_by": str,
     "confirm_comment": str}
 """
+
+import logging
+import re
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from executions.models import TaskLog, WorkspaceTask
+from iacplatform.errors import Conflict, DomainError, WorkspaceLocked
+from workspaces.models import Workspace
+from workspaces.services import latest_state, variables_checksum
+
+logger = logging.getLogger("executions")
+Status = WorkspaceTask.Status
+TaskType = WorkspaceTask.TaskType
+
+# resource addresses: terraform_data.a, data.x.y, module.web, module.web.terraform_data.a, a["k"], a[0]
+TARGET = re.compile(
+    r'^(module\.[A-Za-z_][\w-]*(\[[^\]]+\])?\.)*((data\.)?[A-Za-z_][\w-]*\.[A-Za-z_][\w-]*(\[[^\]]+\])?'
+    r'|module\.[A-Za-z_][\w-]*(\[[^\]]+\])?)$'
+)
+QUEUE_KINDS = {TaskType.PLAN, TaskType.PLAN_AND_APPLY}
+
+
+def _clean_targets(targets) -> list[str]:
+    cleaned = []
+    for raw in targets or ():
+        target = str(raw).strip()
+        if not target:
+            continue
+        if not TARGET.match(target):
+            raise DomainError(f"{target!r} is not a resource address (e.g. terraform_data.a or module.web).",
+                              errors={"targets": [f"invalid address {target!r}"]})
+        if target not in cleaned:
+            cleaned.append(target)
+    return cleaned
+
+
+def _enqueue(task_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("executions.tasks.run_task", task_id, task_name=f"run-{task_id}", group="runs")
+
+
+def dispatch_workspace(workspace_id: int) -> int | None:
+    """Send the next startable task of a workspace to the workers (a wake-up, not a claim)."""
+    task = next_startable_task(workspace_id)
+    if task is not None:
+        _enqueue(task.pk)
+        return task.pk
+    return None
+
+
+def next_startable_task(workspace_id: int) -> WorkspaceTask | None:
+    """FIFO per workspace; nothing while one runs; a plan awaiting confirmation holds back
+    later plans and applies (a speculative plan may still run); a locked workspace waits."""
+    if Workspace.objects.filter(pk=workspace_id, locked=True).exists():
+        return None
+    tasks = WorkspaceTask.objects.filter(workspace_id=workspace_id)
+    if tasks.filter(status=Status.RUNNING).exists():
+        return None
+    awaiting = tasks.filter(status=Status.PLANNED).exists()
+    for task in tasks.filter(status=Status.QUEUED).order_by("id"):
+        if awaiting and not task.is_speculative:
+            continue
+        return task
+    return None
+
+
+def claim_task(task_id: int, *, host: str, pid: int) -> WorkspaceTask | None:
+    """The worker's first act: queued → running, atomically, or nothing (someone else has it,
+    or it is not its turn yet)."""
+    try:
+        with transaction.atomic():
+            task = WorkspaceTask.objects.select_related("workspace").filter(pk=task_id).first()
+            if task is None or task.status != Status.QUEUED:
+                return None
+            Workspace.objects.select_for_update().filter(pk=task.workspace_id).first()
+            nxt = next_startable_task(task.workspace_id)
+            if nxt is None or nxt.pk != task.pk:
+                return None
+            now = timezone.now()
+            updated = WorkspaceTask.objects.filter(pk=task_id, status=Status.QUEUED).update(
+                status=Status.RUNNING, stage=WorkspaceTask.Stage.PREPARING, started_at=now, heartbeat_at=now,
+                worker_host=host, worker_pid=pid, updated_at=now,
+            )
+            if not updated:
+                return None
+    except IntegrityError:
+        return None  # another task of the workspace started first (one running per workspace)
+    task.refresh_from_db()
+    return task
+
+
+def _on_commit_dispatch(workspace_id: int) -> None:
+    transaction.on_commit(lambda: dispatch_workspace(workspace_id))
+
+
+@transaction.atomic
+def task_queue_run(*, workspace, kind, targets=(), message: str = "", user=None) -> WorkspaceTask:
+    if kind not in QUEUE_KINDS:
+        raise DomainError(f"Unknown run kind {kind!r}: use 'plan' or 'plan_and_apply'.",
+                          errors={"kind": ["must be plan or plan_and_apply"]})
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    if workspace.locked:
+        raise WorkspaceLocked(f"Workspace {workspace.name} is locked: {workspace.lock_reason or 'no reason given'}")
+    task = WorkspaceTask.objects.create(
+        workspace=workspace, task_type=kind, targets=_clean_targets(targets), message=message[:500],
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        code_version=workspace.current_code_version,
+    )
+    task.transition(Status.QUEUED)
+    logger.info("queued %s task %s on %s", kind, task.pk, workspace.name)
+    _on_commit_dispatch(workspace.pk)
+    return task
+
+
+def plan_staleness(plan_task: WorkspaceTask) -> str | None:
+    """Why applying this plan would not apply what was approved, or None."""
+    from resources.aggregation import resource_version_map
+
+    workspace = Workspace.objects.select_related("current_code_version").get(pk=plan_task.workspace_id)
+    ctx = plan_task.context or {}
+    current_code = workspace.current_code_version.number if workspace.current_code_version_id else None
+    if ctx.get("code_version") != current_code:
+        return (f"the code changed since the plan (planned with code version {ctx.get('code_version')}, "
+                f"current is {current_code})")
+    if ctx.get("variables_checksum") != variables_checksum(workspace):
+        return "the workspace's variables changed since the plan"
+    state = latest_state(workspace)
+    serial = state.serial if state else None
+    if ctx.get("state_serial") != serial:
+        return f"the state moved since the plan (planned at serial {ctx.get('state_serial')}, current is {serial})"
+    if (ctx.get("resource_versions") or {}) != resource_version_map(workspace):
+        return "managed resources changed since the plan"
+    return None
+
+
+@transaction.atomic
+def task_confirm(*, task, user=None, comment: str = "") -> WorkspaceTask:
+    """Approve a plan: the plan task is confirmed and its apply task queued."""
+    plan = WorkspaceTask.objects.select_for_update().get(pk=task.pk)
+    if plan.task_type != TaskType.PLAN_AND_APPLY:
+        raise Conflict("A plan-only run can never be applied; start a plan & apply run instead.")
+    if plan.status != Status.PLANNED:
+        raise Conflict(f"Run #{plan.pk} is {plan.get_status_display().lower()}, not waiting for confirmation.")
+    workspace = Workspace.objects.select_for_update().get(pk=plan.workspace_id)
+    if workspace.locked:
+        raise WorkspaceLocked(f"Workspace {workspace.name} is locked: {workspace.lock_reason or 'no reason given'}")
+    if not plan.plan_file:
+        raise Conflict("The plan file of this run was not saved; plan again.")
+    reason = plan_staleness(plan)
+    if reason:
+        raise Conflict(f"The plan is stale: {reason}. Discard it and plan again.")
+    who = user.get_username() if getattr(user, "is_authenticated", False) else "auto-apply"
+    plan.context = {**plan.context, "confirmed_by": who, "confirm_comment": comment[:1000]}
+    plan.transition(Status.CONFIRMED, save=False)
+    plan.stage = WorkspaceTask.Stage.DONE
+    plan.save()
+    apply = WorkspaceTask.objects.create(
+        workspace=workspace, task_type=TaskType.APPLY, plan_task=plan, code_version=plan.code_version,
+        targets=plan.targets, message=comment[:500] or plan.message,
+        created_by=user if getattr(user, "is_authenticated", False) else plan.created_by,
+        context={"confirmed_by": who, "confirm_comment": comment[:1000]},
+    )
+    apply.transition(Status.QUEUED)
+    _on_commit_dispatch(workspace.pk)
+    return apply
+
+
+@transaction.atomic
+def task_discard(*, task, user=None) -> WorkspaceTask:
+    plan = WorkspaceTask.objects.select_for_update().get(pk=task.pk)
+    if plan.status != Status.PLANNED:
+        raise Conflict(f"Run #{plan.pk} is {plan.get_status_display().lower()}; only a plan waiting for "
+                       "confirmation can be discarded.")
+    plan.transition(Status.DISCARDED)
+    _on_commit_dispatch(plan.workspace_id)
+    return plan
+
+
+@transaction.atomic
+def task_cancel(*, task, user=None) -> WorkspaceTask:
+    """Pending/queued/awaiting → cancelled at once; running → terraform is stopped by its worker."""
+    current = WorkspaceTask.objects.select_for_update().get(pk=task.pk)
+    if current.status in (Status.PENDING, Status.QUEUED, Status.PLANNED):
+        current.transition(Status.CANCELLED, error="Cancelled by an operator before it ran."
+                           if current.status != Status.PLANNED else "Cancelled while waiting for confirmation.",
+                           category="cancelled")
+        _on_commit_dispatch(current.workspace_id)
+    elif current.status == Status.RUNNING:
+        if not current.cancel_requested:
+            WorkspaceTask.objects.filter(pk=current.pk).update(cancel_requested=True)
+            current.cancel_requested = True
+    else:
+        raise Conflict(f"Run #{current.pk} has already finished ({current.get_status_display().lower()}).")
+    return current
+
+
+def task_logs_after(*, task, after: int = 0):
+    return list(TaskLog.objects.filter(task=task, seq__gt=after).order_by("seq"))
+
+
+def workspace_unlock_and_dispatch(*, workspace, user=None):
+    from workspaces.services import workspace_unlock
+
+    workspace = workspace_unlock(workspace=workspace, user=user)
+    dispatch_workspace(workspace.pk)
+    return workspace

@@ -1,0 +1,236 @@
+"""Generating a task's working directory: code, provider, variables, tfvars, state, CLI config.
+
+Everything terraform needs is written here from the database, so any worker host can
+rebuild the directory of any task.
+"""
+
+import json
+import os
+import re
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from iacplatform.errors import DomainError
+from workspaces.codefiles import split_code_files
+from workspaces.models import Variable, Workspace, WorkspaceCodeVersion
+from workspaces.services import latest_state
+
+HCL_VARIABLE_BLOCK = re.compile(r'^\s*variable\s+"?([A-Za-z_][A-Za-z0-9_-]*)"?\s*\{', re.MULTILINE)
+
+
+class ConfigError(DomainError):
+    """The workspace's configuration cannot be turned into terraform files."""
+
+
+@dataclass
+class WorkDir:
+    path: Path
+    env: dict
+    secrets: list[str] = field(default_factory=list)
+    state_serial: int | None = None
+    state_lineage: str | None = None
+    state_checksum: str | None = None
+
+    @property
+    def state_file(self) -> Path:
+        return self.path / "terraform.tfstate"
+
+    @property
+    def plan_file(self) -> Path:
+        return self.path / "plan.tfplan"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / ".terraform.lock.hcl"
+
+
+def write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_file(path: Path, content: str | bytes, mode: int = 0o600) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    path.chmod(mode)
+
+
+def create_workdir(task) -> Path:
+    root = Path(settings.IAC_WORK_DIR)
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = root / f"task-{task.pk}-{secrets.token_hex(4)}"
+    path.mkdir(mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
+def remove_workdir(path: Path | None, *, failed: bool) -> None:
+    if path is None or not path.exists():
+        return
+    if failed and settings.IAC_KEEP_FAILED_WORKDIRS:
+        return
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# --- the four files ----------------------------------------------------------------------
+def main_files(workspace: Workspace, code_version: WorkspaceCodeVersion | None) -> dict[str, str]:
+    """The code files: the code version, or the aggregated resources (the "smart source")."""
+    from resources.aggregation import aggregate_main_tf
+
+    files: dict[str, str] = {}
+    if code_version is not None:
+        files.update(split_code_files(code_version.code, code_version.code_format))
+    aggregated = aggregate_main_tf(workspace)
+    if aggregated is not None:
+        # For JSON code the aggregate already contains it; HCL code stays next to it as main.tf.
+        files["main.tf.json"] = json.dumps(aggregated, indent=2, sort_keys=True)
+    if not any(text.strip() for name, text in files.items() if name.endswith((".tf", ".tf.json"))):
+        raise ConfigError("The workspace has no code yet: save code or add resources before running.")
+    return files
+
+
+def declared_variables(files: dict[str, str]) -> set[str]:
+    names: set[str] = set()
+    for name, text in files.items():
+        if name.endswith(".tf.json"):
+            try:
+                doc = json.loads(text)
+            except ValueError as exc:
+                raise ConfigError(f"{name} is not valid JSON: {exc}") from None
+            variables = doc.get("variable", {}) if isinstance(doc, dict) else {}
+            if isinstance(variables, dict):
+                names.update(variables)
+            elif isinstance(variables, list):
+                for item in variables:
+                    names.update(item)
+        elif name.endswith(".tf") and "/" not in name:
+            names.update(HCL_VARIABLE_BLOCK.findall(text))
+    return names
+
+
+def hcl_string(value: str) -> str:
+    """A value as an HCL quoted string: JSON escaping plus escaped template sequences."""
+    return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
+
+
+def variable_files(variables: list[Variable], already_declared: set[str]) -> tuple[dict, str]:
+    """(variables.tf.json document, variables.tfvars text) for the terraform variables."""
+    declarations: dict[str, dict] = {}
+    lines: list[str] = []
+    for var in variables:
+        if var.category != Variable.Category.TERRAFORM:
+            continue
+        value = var.get_value()
+        if var.key not in already_declared:
+            declaration: dict = {"type": "any" if var.hcl else "string"}
+            if var.sensitive:
+                declaration["sensitive"] = True
+            if var.description:
+                declaration["description"] = var.description
+            declarations[var.key] = declaration
+        lines.append(f"{var.key} = {value if var.hcl else hcl_string(value)}")
+    doc = {"variable": declarations} if declarations else {}
+    return doc, "\n".join(lines) + ("\n" if lines else "")
+
+
+def provider_document(workspace: Workspace, code_version: WorkspaceCodeVersion | None) -> dict:
+    """provider.tf.json: the provider config, with the AWS role to assume when one is set."""
+    config = (code_version.provider_config if code_version and code_version.provider_config
+              else workspace.provider_config) or {}
+    if not isinstance(config, dict):
+        raise ConfigError("The provider config must be a JSON object.")
+    doc = json.loads(json.dumps(config))
+    if doc and "provider" not in doc and "terraform" not in doc:
+        doc = {"provider": doc}
+    if workspace.aws_role_arn:
+        providers = doc.get("provider", {})
+        aws_blocks = providers.get("aws") if isinstance(providers, dict) else None
+        if aws_blocks is not None:
+            role = {"role_arn": workspace.aws_role_arn,
+                    "session_name": workspace.aws_session_name or f"iac-{workspace.name}"[:64]}
+            if workspace.aws_external_id:
+                role["external_id"] = workspace.aws_external_id
+            for block in aws_blocks if isinstance(aws_blocks, list) else [aws_blocks]:
+                block.setdefault("assume_role", role)
+    return doc
+
+
+def cli_config(workdir: Path) -> Path:
+    """A CLI config of our own (TF_CLI_CONFIG_FILE): plugin cache and an optional mirror."""
+    cache = Path(settings.IAC_PLUGIN_CACHE_DIR)
+    cache.mkdir(parents=True, exist_ok=True)
+    lines = [f"plugin_cache_dir = {hcl_string(str(cache))}", "disable_checkpoint = true"]
+    if settings.IAC_PROVIDER_MIRROR:
+        lines += [
+            "provider_installation {",
+            f"  filesystem_mirror {{\n    path = {hcl_string(settings.IAC_PROVIDER_MIRROR)}\n  }}",
+            "  direct {}",
+            "}",
+        ]
+    path = workdir / ".terraformrc"
+    write_file(path, "\n".join(lines) + "\n")
+    return path
+
+
+def build_environment(workspace: Workspace, workdir: Path, variables: list[Variable]) -> dict:
+    """Only what terraform needs — never the server's own environment (SECRET_KEY, DATABASE_URL…)."""
+    home = workdir / ".home"
+    home.mkdir(mode=0o700, exist_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+        "CHECKPOINT_DISABLE": "1",
+        "TF_CLI_CONFIG_FILE": str(cli_config(workdir)),
+    }
+    if workspace.aws_region:
+        env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = workspace.aws_region
+    for var in variables:
+        if var.category == Variable.Category.ENV:
+            env[var.key] = var.get_value()
+    return env
+
+
+def secret_values(variables: list[Variable]) -> list[str]:
+    """Strings to redact from logs: sensitive values, and the string literals inside HCL ones."""
+    found: set[str] = set()
+    for var in variables:
+        if not var.sensitive:
+            continue
+        value = var.get_value()
+        if value:
+            found.add(value)
+        if var.hcl:
+            found.update(s for s in re.findall(r'"((?:[^"\\]|\\.)+)"', value) if len(s) >= 4)
+    return sorted(found, key=len, reverse=True)
+
+
+def prepare_workdir(task, *, code_version: WorkspaceCodeVersion | None, with_state: bool = True) -> WorkDir:
+    """Write the whole working directory of a task and return what the runner needs."""
+    workspace = task.workspace
+    path = create_workdir(task)
+    variables = list(Variable.objects.filter(workspace=workspace).order_by("category", "key"))
+    files = main_files(workspace, code_version)
+    for name, content in files.items():
+        write_file(path / name, content)
+    write_json(path / "provider.tf.json", provider_document(workspace, code_version))
+    var_doc, tfvars = variable_files(variables, declared_variables(files))
+    write_json(path / "variables.tf.json", var_doc)
+    write_file(path / "variables.tfvars", tfvars)
+    for name in ("provider.tf.json", "variables.tf.json"):
+        (path / name).chmod(0o600)
+    workdir = WorkDir(path=path, env=build_environment(workspace, path, variables), secrets=secret_values(variables))
+    state = latest_state(workspace) if with_state else None
+    if state is not None:
+        write_file(workdir.state_file, state.content)
+        workdir.state_serial, workdir.state_lineage, workdir.state_checksum = state.serial, state.lineage, state.checksum
+    return workdir

@@ -1,0 +1,137 @@
+"""Running one terraform command: own process group, live output, timeout and cancel.
+
+Cancel and timeout end terraform the way an operator would: SIGINT to the whole process
+group (terraform stops gracefully and writes partial state; provisioners' children get
+it too), a second SIGINT after the grace period, then SIGKILL. Nothing of the group is
+left running when ``run`` returns.
+"""
+
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from django.conf import settings
+
+from executions.terraform import terraform_path
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    cancelled: bool = False
+    timed_out: bool = False
+    output_tail: str = ""
+
+
+def _reader(stream, lines: "queue.Queue[str | None]") -> None:
+    try:
+        for line in iter(stream.readline, ""):
+            lines.put(line)
+    finally:
+        lines.put(None)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run(
+    args: list[str],
+    *,
+    cwd,
+    env: dict,
+    log,
+    timeout: float,
+    should_cancel: Callable[[], bool] = lambda: False,
+    poll_seconds: float = 0.1,
+    check_every: float = 1.0,
+) -> RunResult:
+    """Run ``terraform <args>``; stream its output to ``log`` (a LogWriter)."""
+    command = [terraform_path(), *args]
+    log.info(f"$ terraform {' '.join(args)}")
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1, start_new_session=True,
+    )
+    pgid = process.pid
+    lines: "queue.Queue[str | None]" = queue.Queue()
+    reader = threading.Thread(target=_reader, args=(process.stdout, lines), daemon=True)
+    reader.start()
+    tail: list[str] = []
+    started = time.monotonic()
+    last_check = started
+    cancelled = timed_out = False
+    interrupt_at: float | None = None
+    interrupts = 0
+    grace = settings.IAC_CANCEL_GRACE_SECONDS
+    stream_done = False
+    exited_at: float | None = None
+
+    def drain():
+        nonlocal stream_done
+        while True:
+            try:
+                line = lines.get_nowait()
+            except queue.Empty:
+                return
+            if line is None:
+                stream_done = True
+                return
+            log.add(line)
+            tail.append(line)
+            del tail[:-40]
+
+    while True:
+        drain()
+        log.maybe_flush()
+        now = time.monotonic()
+        if process.poll() is not None:
+            exited_at = exited_at or now
+            # A provisioner's child may hold the pipe open after terraform is gone.
+            if stream_done or not reader.is_alive() or now - exited_at > 2:
+                break
+        if not (cancelled or timed_out):
+            if now - started > timeout:
+                timed_out = True
+                log.add(f"[platform] timeout after {int(timeout)} s: stopping terraform")
+            elif now - last_check >= check_every:
+                last_check = now
+                if should_cancel():
+                    cancelled = True
+                    log.add("[platform] cancel requested: stopping terraform (SIGINT)")
+            if cancelled or timed_out:
+                _signal_group(pgid, signal.SIGINT)
+                interrupts, interrupt_at = 1, now
+        elif interrupt_at is not None and now - interrupt_at >= grace and process.poll() is None:
+            if interrupts == 1:
+                log.add("[platform] still running: second SIGINT")
+                _signal_group(pgid, signal.SIGINT)
+                interrupts, interrupt_at = 2, now
+            else:
+                log.add("[platform] still running: SIGKILL")
+                _signal_group(pgid, signal.SIGKILL)
+                interrupt_at = None
+        time.sleep(poll_seconds)
+    # Whatever the group left behind (a provisioner's child that ignored SIGINT) goes now.
+    _signal_group(pgid, signal.SIGKILL)
+    reader.join(timeout=5)
+    drain()
+    log.flush()
+    return RunResult(exit_code=process.returncode, cancelled=cancelled, timed_out=timed_out,
+                     output_tail="".join(tail))
+
+
+def capture(args: list[str], *, cwd, env: dict, timeout: float) -> subprocess.CompletedProcess:
+    """Run terraform for its stdout (e.g. ``show -json``), not logged."""
+    return subprocess.run(
+        [terraform_path(), *args], cwd=cwd, env=env, capture_output=True, timeout=timeout,
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    )
