@@ -1,0 +1,313 @@
+"""Pages for code and state versions. Thin: parse the request, call ``workspaces.versions``, render.
+
+Each view serves its page and, for an HTMX request, the fragment that changes
+(``template.html#fragment``); responses vary on HX-Request.
+"""
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_http_methods, require_POST
+
+from iacplatform.errors import DomainError, NotFound
+from workspaces import versions
+from workspaces.codecheck import AUTO, HCL, JSON
+from workspaces.diffs import DEFAULT_CONTEXT
+from workspaces.selectors import workspace_get
+
+HISTORY_PER_PAGE = 25
+RECENT_ON_CODE_PAGE = 5
+RESOURCES_PER_PAGE = 50
+CHANGES_PER_PAGE = 100
+VIEWS = ("unified", "split")
+
+
+def _render(request, template: str, fragment: str | None, context: dict, status: int = 200) -> HttpResponse:
+    name = f"{template}#{fragment}" if request.htmx and fragment else template
+    response = render(request, template_name=name, context=context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _number(value, **kwargs) -> int:
+    """A number from the URL; a bad one is a 404 on a page (there is nothing at that address)."""
+    try:
+        return versions.parse_number(value, **kwargs)
+    except DomainError as exc:
+        raise Http404(exc.message) from None
+
+
+def _get(fn, **kwargs):
+    try:
+        return fn(**kwargs)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+
+
+# ======================================================================================
+# Code
+# ======================================================================================
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        required=False, strip=False,
+        widget=forms.Textarea(attrs={"class": "code", "spellcheck": "false", "rows": 24, "wrap": "off",
+                                     "autocomplete": "off", "autocapitalize": "off"}),
+    )
+    code_format = forms.ChoiceField(
+        label="Format", initial=AUTO,
+        choices=[(AUTO, "Auto-detect"), (HCL, "HCL"), (JSON, "Terraform JSON")],
+    )
+    message = forms.CharField(
+        required=False, max_length=versions.MESSAGE_MAX_LENGTH,
+        widget=forms.TextInput(attrs={"placeholder": "What changed, and why (optional)"}),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def code_edit(request, name):
+    workspace = workspace_get(name)
+    current = workspace.current_code_version
+    status = 200
+    if request.method == "POST":
+        form = CodeForm(request.POST)
+        if form.is_valid():
+            try:
+                version, created = versions.code_save(
+                    workspace=workspace, code=form.cleaned_data["code"],
+                    code_format=form.cleaned_data["code_format"], message=form.cleaned_data["message"],
+                    author=request.user,
+                )
+            except DomainError as exc:
+                for field_name, errors in (exc.errors or {"code": [exc.message]}).items():
+                    for error in errors:
+                        form.add_error(field_name if field_name in form.fields else None, error)
+            else:
+                if created:
+                    messages.success(request, f"Saved as version {version.number}.")
+                else:
+                    messages.info(request, f"No changes: version {version.number} is still current.")
+                return redirect("code_edit", name=workspace.name)
+        status = 400
+    else:
+        form = CodeForm(initial={
+            "code": current.code if current else "",
+            "code_format": current.code_format if current else AUTO,
+        })
+    recent = versions.code_versions_with_runs(versions.code_version_list(workspace=workspace)[:RECENT_ON_CODE_PAGE])
+    return _render(request, "workspaces/versions/code_edit.html", "content", {
+        "workspace": workspace, "tab": "code", "form": form, "current": current, "recent": recent,
+    }, status=status)
+
+
+def code_history(request, name):
+    workspace = workspace_get(name)
+    page = Paginator(versions.code_version_list(workspace=workspace), HISTORY_PER_PAGE).get_page(
+        request.GET.get("page"))
+    page.object_list = versions.code_versions_with_runs(page.object_list)
+    return _render(request, "workspaces/versions/code_history.html", "history", {
+        "workspace": workspace, "tab": "code", "page": page,
+    })
+
+
+def code_version_detail(request, name, number):
+    workspace = workspace_get(name)
+    version = _get(versions.code_version_get, workspace=workspace, number=_number(number))
+    version = versions.code_versions_with_runs([version])[0]
+    return _render(request, "workspaces/versions/code_version.html", "content", {
+        "workspace": workspace, "tab": "code", "version": version,
+        "is_current": workspace.current_code_version_id == version.pk,
+        "lines": version.code.split("\n"),
+    })
+
+
+@require_POST
+def code_version_rollback(request, name, number):
+    workspace = workspace_get(name)
+    number = _number(number)
+    try:
+        version, created = versions.code_version_rollback(workspace=workspace, number=number, author=request.user)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+    if created:
+        messages.success(request, f"Rolled back: version {version.number} has the code of version {number}.")
+    else:
+        messages.info(request, f"Version {number} has the same code as the current version {version.number}; "
+                               "nothing to roll back.")
+    return redirect("code_edit", name=workspace.name)
+
+
+def _compare_args(request, available: list[int], *, what: str, minimum: int):
+    """(from, to, view, full, error) from the query string, with sensible defaults."""
+    view = request.GET.get("view", "unified")
+    if view not in VIEWS:
+        view = "unified"
+    full = request.GET.get("full") == "1"
+    default_to = available[0] if available else None
+    default_from = available[1] if len(available) > 1 else default_to
+    values = {}
+    for key, default in (("from", default_from), ("to", default_to)):
+        raw = request.GET.get(key)
+        if raw in (None, ""):
+            values[key] = default
+            continue
+        try:
+            values[key] = versions.parse_number(raw, what=what, minimum=minimum, field_name=key)
+        except DomainError as exc:
+            return None, None, view, full, exc.message
+    return values["from"], values["to"], view, full, ""
+
+
+def code_compare(request, name):
+    workspace = workspace_get(name)
+    numbers = versions.code_version_numbers(workspace=workspace)
+    old, new, view, full, error = _compare_args(request, numbers, what="version number", minimum=1)
+    comparison = None
+    status = 200
+    if error:
+        status = 400
+    elif old is not None:
+        try:
+            comparison = versions.code_compare(workspace=workspace, from_number=old, to_number=new,
+                                               context=None if full else DEFAULT_CONTEXT)
+        except NotFound as exc:
+            error, status = exc.message, 404
+    return _render(request, "workspaces/versions/code_compare.html", "diff", {
+        "workspace": workspace, "tab": "code", "numbers": numbers, "from": old, "to": new, "view": view,
+        "full": full, "comparison": comparison, "error": error,
+        "base_url": reverse("code_compare", args=[workspace.name]),
+    }, status=status)
+
+
+# ======================================================================================
+# State
+# ======================================================================================
+def state_list(request, name):
+    workspace = workspace_get(name)
+    page = Paginator(versions.state_version_list(workspace=workspace), HISTORY_PER_PAGE).get_page(
+        request.GET.get("page"))
+    return _render(request, "workspaces/versions/state_list.html", "history", {
+        "workspace": workspace, "tab": "states", "page": page,
+        "current_serial": versions.state_current_serial(workspace=workspace),
+        "can_download": versions.can_download_state(request.user),
+    })
+
+
+def state_version_detail(request, name, serial):
+    workspace = workspace_get(name)
+    detail = _get(versions.state_detail, workspace=workspace, serial=_number(serial, minimum=0, what="serial"))
+    page = Paginator(detail.resources, RESOURCES_PER_PAGE).get_page(request.GET.get("page"))
+    detail.mask(page.object_list)
+    return _render(request, "workspaces/versions/state_version.html", "content", {
+        "workspace": workspace, "tab": "states", "detail": detail, "version": detail.version, "page": page,
+        "is_current": versions.state_current_serial(workspace=workspace) == detail.version.serial,
+        "can_download": versions.can_download_state(request.user),
+    })
+
+
+def state_download(request, name, serial):
+    workspace = workspace_get(name)
+    try:
+        filename, content = versions.state_download(
+            workspace=workspace, serial=_number(serial, minimum=0, what="serial"), user=request.user)
+    except versions.Forbidden as exc:
+        raise PermissionDenied(exc.message) from None
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+    response = HttpResponse(content, content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def state_compare(request, name):
+    workspace = workspace_get(name)
+    serials = versions.state_version_serials(workspace=workspace)
+    old, new, view, _full, error = _compare_args(request, serials, what="serial", minimum=0)
+    comparison, page = None, None
+    status = 200
+    if error:
+        status = 400
+    elif old is not None:
+        try:
+            comparison = versions.state_compare(workspace=workspace, from_serial=old, to_serial=new)
+        except NotFound as exc:
+            error, status = exc.message, 404
+        else:
+            page = Paginator(comparison.changes, CHANGES_PER_PAGE).get_page(request.GET.get("page"))
+    return _render(request, "workspaces/versions/state_compare.html", "changes", {
+        "workspace": workspace, "tab": "states", "serials": serials, "from": old, "to": new,
+        "comparison": comparison, "page": page, "error": error,
+        "base_url": reverse("state_compare", args=[workspace.name]),
+    }, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def state_rollback(request, name, serial):
+    """GET: what the rollback will do, and a confirmation form. POST (confirmed): do it."""
+    workspace = workspace_get(name)
+    serial = _number(serial, minimum=0, what="serial")
+    target = _get(versions.state_version_get, workspace=workspace, serial=serial)
+    serials = versions.state_version_serials(workspace=workspace)
+    error, status = "", 200
+    if request.method == "POST":
+        if request.POST.get("confirm") != "yes":
+            error, status = "Tick the box to confirm the rollback.", 400
+        else:
+            try:
+                version = versions.state_rollback(workspace=workspace, serial=serial, user=request.user)
+            except NotFound as exc:
+                raise Http404(exc.message) from None
+            except DomainError as exc:
+                error, status = exc.message, exc.status
+            else:
+                messages.success(request, f"Rolled back: serial {version.serial} has the resources of serial "
+                                          f"{serial}. The next plan compares your code with it.")
+                return redirect("state_version_detail", name=workspace.name, serial=version.serial)
+    comparison = None
+    if serials and serials[0] != serial:
+        comparison = versions.state_compare(workspace=workspace, from_serial=serials[0], to_serial=serial)
+    return _render(request, "workspaces/versions/state_rollback.html", "content", {
+        "workspace": workspace, "tab": "states", "target": target, "current_serial": serials[0] if serials else None,
+        "comparison": comparison, "error": error,
+    }, status=status)
+
+
+class StateUploadForm(forms.Form):
+    file = forms.FileField(label="terraform.tfstate")
+    force = forms.BooleanField(
+        required=False, label="Force: accept another lineage or an older serial (replaces the history's head)",
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def state_upload(request, name):
+    workspace = workspace_get(name)
+    status = 200
+    if request.method == "POST":
+        form = StateUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                if upload.size > versions.state_upload_max_bytes():
+                    raise versions.InvalidState(
+                        f"The file is larger than {versions.state_upload_max_bytes() // (1024 * 1024)} MB.")
+                version = versions.state_upload(
+                    workspace=workspace, content=upload.read(), user=request.user, force=form.cleaned_data["force"])
+            except DomainError as exc:
+                form.add_error("file", exc.message)
+                status = exc.status
+            else:
+                messages.success(request, f"Uploaded as serial {version.serial}.")
+                return redirect("state_version_detail", name=workspace.name, serial=version.serial)
+        else:
+            status = 400
+    else:
+        form = StateUploadForm()
+    return _render(request, "workspaces/versions/state_upload.html", "content", {
+        "workspace": workspace, "tab": "states", "form": form,
+    }, status=status)
