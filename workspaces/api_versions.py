@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpResponse
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from iacplatform.errors import DomainError
 from workspaces import versions
@@ -223,7 +223,7 @@ def save_code(request, name: str, payload: CodeSaveIn):
     )
     workspace.refresh_from_db(fields=["current_code_version"])
     version = versions.code_versions_with_runs([version])[0]
-    return (201 if created else 200), {"created": created, "version": _code_out(version, workspace)}
+    return Status(201 if created else 200, {"created": created, "version": _code_out(version, workspace)})
 
 
 @router.get("/workspaces/{name}/code-versions/compare", response=CodeCompareOut, summary="Compare two code versions")
@@ -269,7 +269,7 @@ def rollback_code_version(request, name: str, number: str):
                                                       author=request.user)
     workspace.refresh_from_db(fields=["current_code_version"])
     version = versions.code_versions_with_runs([version])[0]
-    return (201 if created else 200), {"created": created, "version": _code_out(version, workspace)}
+    return Status(201 if created else 200, {"created": created, "version": _code_out(version, workspace)})
 
 
 # --- state versions --------------------------------------------------------------------
@@ -350,7 +350,7 @@ def upload_state_version(request, name: str, force: bool = False):
     content, body_force = _upload_content(request)
     version = versions.state_upload(workspace=workspace, content=content, user=request.user,
                                     force=force if body_force is None else body_force)
-    return 201, _state_out(version, version.serial)
+    return Status(201, _state_out(version, version.serial))
 
 
 @router.get("/workspaces/{name}/state-versions/compare", response=StateCompareOut,
@@ -416,4 +416,4 @@ def rollback_state_version(request, name: str, serial: str):
     lineage). 409 while a run of the workspace is running, or when it is already current."""
     workspace = workspace_get(name)
     version = versions.state_rollback(workspace=workspace, serial=_serial(serial), user=request.user)
-    return 201, _state_out(version, version.serial)
+    return Status(201, _state_out(version, version.serial))
