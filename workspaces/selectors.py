@@ -27,3 +27,36 @@ def workspace_list(*, search: str = "", locked: bool | None = None):
     if locked is not None:
         qs = qs.filter(locked=locked)
     return qs
+
+
+def workspace_get_detailed(name: str) -> Workspace:
+    """A workspace for its pages: the current code version and the locker come along."""
+    return get_object_or_404(Workspace.objects.select_related("current_code_version", "locked_by"), name=name)
+
+
+def variable_list(*, workspace: Workspace):
+    return workspace.variables.order_by("category", "key")
+
+
+def variable_get(*, workspace: Workspace, variable_id: int):
+    return get_object_or_404(workspace.variables.all(), pk=variable_id)
+
+
+def state_overview(*, workspace: Workspace, limit: int = 50) -> dict:
+    """The latest state with its managed resources (address, type) and masked outputs."""
+    import json
+
+    state = StateVersion.objects.filter(workspace=workspace).order_by("-serial").first()
+    resources = []
+    if state is not None:
+        try:
+            data = json.loads(state.content)
+        except ValueError:
+            data = {}
+        for r in data.get("resources", []) or []:
+            prefix = f"{r['module']}." if r.get("module") else ""
+            mode = "data." if r.get("mode") == "data" else ""
+            resources.append({"address": f"{prefix}{mode}{r.get('type')}.{r.get('name')}",
+                              "type": r.get("type"), "instances": len(r.get("instances", []) or [])})
+    return {"state": state, "resources": resources[:limit], "resource_total": len(resources),
+            "outputs": sorted((state.outputs or {}).items()) if state else []}

@@ -1,11 +1,18 @@
 from django.urls import path
 
 from workspaces import views
-from workspaces.placeholder import placeholder
 
 urlpatterns = [
     path("", views.workspace_list_view, name="workspace_list"),
-    path("workspaces/<str:name>/", placeholder("overview"), name="workspace_overview"),
-    path("workspaces/<str:name>/variables/", placeholder("variables"), name="variable_list"),
-    path("workspaces/<str:name>/settings/", placeholder("settings"), name="workspace_settings"),
+    # Not under workspaces/: every name is a valid workspace name there.
+    path("new/", views.workspace_create_view, name="workspace_create"),
+    path("workspaces/<str:name>/", views.workspace_overview_view, name="workspace_overview"),
+    path("workspaces/<str:name>/lock/", views.workspace_lock_view, name="workspace_lock"),
+    path("workspaces/<str:name>/unlock/", views.workspace_unlock_view, name="workspace_unlock"),
+    path("workspaces/<str:name>/variables/", views.variable_list_view, name="variable_list"),
+    path("workspaces/<str:name>/variables/<int:variable_id>/", views.variable_edit_view, name="variable_edit"),
+    path("workspaces/<str:name>/variables/<int:variable_id>/delete/", views.variable_delete_view,
+         name="variable_delete"),
+    path("workspaces/<str:name>/settings/", views.workspace_settings_view, name="workspace_settings"),
+    path("workspaces/<str:name>/delete/", views.workspace_delete_view, name="workspace_delete"),
 ]

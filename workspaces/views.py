@@ -1,17 +1,255 @@
+"""Workspace pages: list, create, overview, lock, variables, settings, delete.
+
+Thin: a form checks the input, one service changes things, the page (or its HTMX
+fragment, when ``request.htmx``) is rendered. Domain errors become form errors or messages.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_http_methods, require_POST
 
-from workspaces.selectors import workspace_list
+from iacplatform.errors import DomainError
+from workspaces import selectors
+from workspaces.forms import LockForm, VariableForm, WorkspaceCreateForm, WorkspaceDeleteForm, WorkspaceSettingsForm
 
 
+def render_page(request, template: str, context: dict, *, fragment: str | None = None, status: int = 200):
+    """Render the page, or only ``template#fragment`` for an HTMX request; vary on HX-Request."""
+    name = f"{template}#{fragment}" if fragment and request.htmx else template
+    response = render(request, name, context, status=status)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def form_error_from(form, exc: DomainError) -> None:
+    """Put a domain error next to the fields it names, or above the form."""
+    placed = False
+    for field, errors in (exc.errors or {}).items():
+        if field in form.fields:
+            for error in errors if isinstance(errors, (list, tuple)) else [errors]:
+                form.add_error(field, str(error))
+            placed = True
+    if not placed:
+        form.add_error(None, exc.message)
+
+
+def validation_error_to_form(form, exc: ValidationError) -> None:
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
+    for field, messages_ in errors.items():
+        form.add_error(field if field in form.fields else None, messages_)
+
+
+# --- list and create ---------------------------------------------------------------------------
 def workspace_list_view(request):
     search = request.GET.get("q", "").strip()
-    locked = {"locked": True, "unlocked": False}.get(request.GET.get("filter", ""))
-    page = Paginator(workspace_list(search=search, locked=locked), 50).get_page(request.GET.get("page"))
-    template = "workspaces/list.html#results" if request.htmx else "workspaces/list.html"
-    return render(request, template, {"page": page, "search": search, "filter": request.GET.get("filter", "")})
+    filter_ = request.GET.get("filter", "")
+    locked = {"locked": True, "unlocked": False}.get(filter_)
+    qs = selectors.workspace_list(search=search, locked=locked)
+    if filter_ == "attention":
+        qs = qs.filter(pending_confirmations__gt=0)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    return render_page(request, "workspaces/list.html", {"page": page, "search": search, "filter": filter_},
+                       fragment="results")
 
 
+@require_http_methods(["GET", "POST"])
+def workspace_create_view(request):
+    from workspaces.services import workspace_create
+
+    form = WorkspaceCreateForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                workspace = workspace_create(**form.cleaned_data, user=request.user)
+            except DomainError as exc:
+                form_error_from(form, exc)
+            except ValidationError as exc:  # the model's full_clean
+                validation_error_to_form(form, exc)
+            else:
+                messages.success(request, f"Workspace “{workspace.name}” created. Add its code, then start a run.")
+                return redirect("workspace_overview", workspace.name)
+        status = 400
+    return render_page(request, "workspaces/create.html", {"form": form}, fragment="form", status=status)
+
+
+# --- overview and lock ---------------------------------------------------------------------
+def workspace_overview_view(request, name):
+    from executions.selectors import ACTIVE, latest_runs, pending_confirmation
+
+    workspace = selectors.workspace_get_detailed(name)
+    runs = latest_runs(workspace=workspace, limit=5)
+    latest = runs[0] if runs else None
+    context = {
+        "workspace": workspace, "tab": "overview",
+        "runs": runs, "latest": latest, "latest_active": bool(latest and latest.status in ACTIVE),
+        "pending": pending_confirmation(workspace=workspace),
+        "lock_form": LockForm(),
+        "variable_count": workspace.variables.count(),
+        **selectors.state_overview(workspace=workspace),
+    }
+    # The latest-run card polls itself while a run is active; everything else is the overview.
+    fragment = "latest-run" if request.htmx and request.htmx.target == "latest-run" else "overview"
+    return render_page(request, "workspaces/overview.html", context, fragment=fragment)
+
+
+@require_POST
+def workspace_lock_view(request, name):
+    from workspaces.services import workspace_lock
+
+    workspace = selectors.workspace_get(name)
+    form = LockForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The lock reason is too long (500 characters at most).")
+    elif workspace.locked:
+        messages.warning(request, "The workspace was already locked.")
+    else:
+        reason = form.cleaned_data["reason"] or f"Locked by {request.user.get_username()}"
+        workspace_lock(workspace=workspace, reason=reason, user=request.user)
+        messages.success(request, "Workspace locked: new runs are refused until it is unlocked.")
+    return redirect(_next_or(request, reverse("workspace_overview", args=[name])))
+
+
+@require_POST
+def workspace_unlock_view(request, name):
+    # Unlocking wakes the workspace's queued runs up.
+    from executions.services import workspace_unlock_and_dispatch
+
+    workspace = selectors.workspace_get(name)
+    if not workspace.locked:
+        messages.warning(request, "The workspace was not locked.")
+    else:
+        workspace_unlock_and_dispatch(workspace=workspace, user=request.user)
+        messages.success(request, "Workspace unlocked: runs can start again.")
+    return redirect(_next_or(request, reverse("workspace_overview", args=[name])))
+
+
+def _next_or(request, default: str) -> str:
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return default
+
+
+# --- variables -----------------------------------------------------------------------------
+def _save_variable(request, workspace, form) -> bool:
+    """Call the service; a validation error from the model lands on the form."""
+    from workspaces.services import variable_set
+
+    data = form.cleaned_data
+    instance = form.instance
+    try:
+        variable_set(
+            workspace=workspace,
+            key=instance.key if instance else data["key"],
+            category=instance.category if instance else data["category"],
+            value=data["value"], hcl=data["hcl"], sensitive=data["sensitive"], description=data["description"],
+        )
+    except ValidationError as exc:
+        validation_error_to_form(form, exc)
+        return False
+    except DomainError as exc:
+        form_error_from(form, exc)
+        return False
+    return True
+
+
+@require_http_methods(["GET", "POST"])
+def variable_list_view(request, name):
+    workspace = selectors.workspace_get(name)
+    form = VariableForm(request.POST or None, workspace=workspace)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid() and _save_variable(request, workspace, form):
+            kind = "Sensitive variable" if form.cleaned_data["sensitive"] else "Variable"
+            messages.success(request, f"{kind} “{form.cleaned_data['key']}” added.")
+            return redirect("variable_list", workspace.name)
+        status = 400
+    variables = list(selectors.variable_list(workspace=workspace))
+    context = {
+        "workspace": workspace, "tab": "variables", "form": form,
+        "terraform_vars": [v for v in variables if v.category == "terraform"],
+        "env_vars": [v for v in variables if v.category == "env"],
+    }
+    return render_page(request, "workspaces/variables.html", context, fragment="variables", status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def variable_edit_view(request, name, variable_id):
+    workspace = selectors.workspace_get(name)
+    variable = selectors.variable_get(workspace=workspace, variable_id=variable_id)
+    form = VariableForm(request.POST or None, workspace=workspace, instance=variable)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid() and _save_variable(request, workspace, form):
+            messages.success(request, f"Variable “{variable.key}” saved.")
+            return redirect("variable_list", workspace.name)
+        status = 400
+    context = {"workspace": workspace, "tab": "variables", "form": form, "variable": variable}
+    return render_page(request, "workspaces/variable_edit.html", context, fragment="form", status=status)
+
+
+@require_POST
+def variable_delete_view(request, name, variable_id):
+    from workspaces.services_settings import variable_delete
+
+    workspace = selectors.workspace_get(name)
+    variable = selectors.variable_get(workspace=workspace, variable_id=variable_id)
+    variable_delete(variable=variable, user=request.user)
+    messages.success(request, f"Variable “{variable.key}” deleted.")
+    return redirect("variable_list", workspace.name)
+
+
+# --- settings and delete -------------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+def workspace_settings_view(request, name):
+    from workspaces.services_settings import workspace_update
+
+    workspace = selectors.workspace_get_detailed(name)
+    form = WorkspaceSettingsForm.for_workspace(workspace, request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                workspace_update(workspace=workspace, user=request.user, **form.cleaned_data)
+            except DomainError as exc:
+                form_error_from(form, exc)
+            else:
+                messages.success(request, "Settings saved.")
+                return redirect("workspace_settings", workspace.name)
+        status = 400
+    context = {"workspace": workspace, "tab": "settings", "form": form,
+               "delete_form": WorkspaceDeleteForm(workspace=workspace)}
+    return render_page(request, "workspaces/settings.html", context, fragment="settings", status=status)
+
+
+@require_POST
+def workspace_delete_view(request, name):
+    from workspaces.services_settings import workspace_delete
+
+    workspace = selectors.workspace_get_detailed(name)
+    delete_form = WorkspaceDeleteForm(request.POST, workspace=workspace)
+    if delete_form.is_valid():
+        try:
+            workspace_delete(workspace=workspace, user=request.user)
+        except DomainError as exc:
+            delete_form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Workspace “{name}” and its runs, variables and versions were deleted.")
+            return redirect("workspace_list")
+    context = {"workspace": workspace, "tab": "settings",
+               "form": WorkspaceSettingsForm.for_workspace(workspace), "delete_form": delete_form}
+    return render_page(request, "workspaces/settings.html", context, fragment="settings", status=400)
+
+
+# --- error pages ---------------------------------------------------------------------------
 def page_not_found(request, exception=None):
     return render(request, "errors/error.html", {
         "code": 404, "title": "Not found",

@@ -1,0 +1,319 @@
+"""Reading runs for the console: lists with filters, one run with its partners, logs, plan view.
+
+Read-only; every function issues a bounded number of queries whatever the number of rows.
+"""
+
+import json
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from executions.models import TaskLog, WorkspaceTask
+
+Status = WorkspaceTask.Status
+Stage = WorkspaceTask.Stage
+
+# Heavy columns no page needs: encrypted plan artifacts.
+HEAVY_FIELDS = ("plan_file", "plan_json", "lock_file")
+LOG_COMPLETE_STAGE = "complete"  # the stage of the final marker chunk (executions.logs.LogWriter.complete)
+
+# The runs tab's filters, in the order the operator sees them (HCP Terraform's words).
+RUN_FILTERS = {
+    "all": ("All", None),
+    "attention": ("Needs attention", {Status.PLANNED}),
+    "running": ("Running", {Status.PENDING, Status.QUEUED, Status.RUNNING}),
+    "errored": ("Errored", {Status.FAILED}),
+    "success": ("Success", {Status.APPLIED, Status.PLANNED_NO_CHANGES, Status.PLAN_FINISHED, Status.CONFIRMED}),
+    "cancelled": ("Cancelled", {Status.CANCELLED, Status.DISCARDED}),
+}
+ACTIVE = {Status.PENDING, Status.QUEUED, Status.RUNNING}
+
+
+def _tasks():
+    return WorkspaceTask.objects.defer(*HEAVY_FIELDS)
+
+
+def run_list(*, workspace, status_filter: str = "all"):
+    """A workspace's runs, newest first, with what the runs table shows (no N+1)."""
+    statuses = RUN_FILTERS.get(status_filter, RUN_FILTERS["all"])[1]
+    qs = (
+        _tasks()
+        .filter(workspace=workspace)
+        .select_related("created_by", "code_version", "plan_task")
+        .defer(*(f"plan_task__{f}" for f in HEAVY_FIELDS), "code_version__code", "plan_task__context")
+        .order_by("-created_at", "-id")
+    )
+    if statuses:
+        qs = qs.filter(status__in=statuses)
+    return qs
+
+
+def run_filter_counts(*, workspace) -> dict[str, int]:
+    """How many runs each filter holds, in one query."""
+    counts = {key: 0 for key in RUN_FILTERS}
+    rows = WorkspaceTask.objects.filter(workspace=workspace).values_list("status").order_by()
+    for status, n in rows.annotate(n=Count("id")):
+        counts["all"] += n
+        for key, (_, statuses) in RUN_FILTERS.items():
+            if statuses and status in statuses:
+                counts[key] += n
+    return counts
+
+
+def run_get(*, workspace, task_id: int) -> WorkspaceTask:
+    """One run of this workspace (404 otherwise), with its partners and produced state."""
+    from workspaces.models import StateVersion
+
+    qs = (
+        _tasks()
+        .select_related("created_by", "code_version", "plan_task", "workspace")
+        .defer(*(f"plan_task__{f}" for f in HEAVY_FIELDS))
+        .prefetch_related(
+            Prefetch("apply_tasks", queryset=_tasks().order_by("-created_at", "-id")),
+            Prefetch("state_versions", queryset=StateVersion.objects.defer("content").order_by("-serial")),
+        )
+    )
+    return get_object_or_404(qs, workspace=workspace, pk=task_id)
+
+
+def latest_runs(*, workspace, limit: int = 5):
+    return list(run_list(workspace=workspace)[:limit])
+
+
+def pending_confirmation(*, workspace) -> WorkspaceTask | None:
+    return _tasks().filter(workspace=workspace, status=Status.PLANNED).order_by("created_at", "id").first()
+
+
+# --- logs -----------------------------------------------------------------------------------
+@dataclass
+class LogLine:
+    number: int | None  # None for section headers and the final marker
+    text: str
+    kind: str = "line"  # line | section | marker
+
+
+@dataclass
+class LogPage:
+    lines: list[LogLine]
+    last_seq: int
+    last_line: int
+    last_stage: str
+    complete: bool
+
+
+def log_page(*, task: WorkspaceTask, after: int = 0, line: int = 0, stage: str = "") -> LogPage:
+    """The log chunks after ``after`` as numbered lines, continuing from line ``line``.
+
+    ``stage`` is the stage of the last chunk the reader already has: a section header is
+    emitted whenever the stage changes, so a page and its appended lines read the same.
+    """
+    chunks = TaskLog.objects.filter(task=task, seq__gt=after).order_by("seq").values_list("seq", "stage", "text")
+    lines: list[LogLine] = []
+    last_seq, number, complete = after, line, False
+    for seq, chunk_stage, text in chunks:
+        last_seq = seq
+        if chunk_stage == LOG_COMPLETE_STAGE:
+            complete = True
+            lines.append(LogLine(None, text, "marker"))
+            continue
+        if chunk_stage and chunk_stage != stage:
+            lines.append(LogLine(None, Stage(chunk_stage).label if chunk_stage in Stage.values else chunk_stage,
+                                 "section"))
+            stage = chunk_stage
+        for raw in text.split("\n"):
+            number += 1
+            lines.append(LogLine(number, raw))
+    return LogPage(lines=lines, last_seq=last_seq, last_line=number, last_stage=stage, complete=complete)
+
+
+def log_is_final(task: WorkspaceTask, page: LogPage, *, quiet_seconds: float = 3.0) -> bool:
+    """No more lines will come: the final marker was read, or the task ended a while ago.
+
+    The fallback covers tasks ended without a marker (a reaped worker, a cancel before start).
+    """
+    if page.complete:
+        return True
+    if task.status in WorkspaceTask.TERMINAL or task.status == Status.PLANNED:
+        ended = task.finished_at or task.updated_at
+        return ended is None or (timezone.now() - ended).total_seconds() >= quiet_seconds
+    return False
+
+
+def last_log_stage(task: WorkspaceTask) -> str:
+    """The stage of the last real log chunk: where a failed or cancelled run stopped."""
+    return (
+        TaskLog.objects.filter(task=task).exclude(stage__in=["", LOG_COMPLETE_STAGE])
+        .order_by("-seq").values_list("stage", flat=True).first() or ""
+    )
+
+
+# --- stage progress ---------------------------------------------------------------------------
+PLAN_STEPS = [
+    (Stage.PREPARING, "Preparing"),
+    (Stage.INIT, "Init"),
+    (Stage.PLANNING, "Planning"),
+    (Stage.SAVING_PLAN, "Saving plan"),
+]
+APPLY_STEPS = [
+    (Stage.AWAITING_CONFIRMATION, "Confirmation"),
+    (Stage.APPLYING, "Applying"),
+    (Stage.SAVING_STATE, "Saving state"),
+]
+
+
+@dataclass
+class Step:
+    key: str
+    label: str
+    state: str  # done | current | waiting | failed | cancelled | skipped | todo
+
+
+def _walk(steps, *, current: str | None, end_state: str | None) -> list[Step]:
+    """Steps before ``current`` are done, ``current`` gets ``end_state`` (or 'current'), the rest todo."""
+    keys = [k for k, _ in steps]
+    index = keys.index(current) if current in keys else None
+    out = []
+    for i, (key, label) in enumerate(steps):
+        if index is None:
+            state = "todo"
+        elif i < index:
+            state = "done"
+        elif i == index:
+            state = end_state or "current"
+        else:
+            state = "skipped" if end_state in ("failed", "cancelled") else "todo"
+        out.append(Step(key, label, state))
+    return out
+
+
+def _plan_stage_for(stage: str) -> str:
+    return Stage.PREPARING if stage in ("", Stage.PENDING) else stage
+
+
+def _apply_stage_for(stage: str) -> str:
+    # An apply task prepares and re-initialises before applying: all of it is "applying" here.
+    return Stage.SAVING_STATE if stage == Stage.SAVING_STATE else Stage.APPLYING
+
+
+def stage_progress(task: WorkspaceTask, *, apply_task: WorkspaceTask | None = None,
+                   failed_stage: str = "") -> list[Step]:
+    """The run's progress, plan and apply together: preparing → … → saving state.
+
+    ``task`` is the plan task (or the apply task, whose plan is then all done);
+    ``failed_stage`` is where a failed/cancelled task stopped (its last log stage).
+    """
+    if task.task_type == WorkspaceTask.TaskType.APPLY:
+        plan_steps = [Step(k, label, "done") for k, label in PLAN_STEPS]
+        confirm = Step(Stage.AWAITING_CONFIRMATION, "Confirmation", "done")
+        return plan_steps + [confirm] + _apply_steps(task, failed_stage)
+
+    speculative = task.is_speculative
+    status = task.status
+    if status in (Status.PENDING, Status.QUEUED):
+        plan = _walk(PLAN_STEPS, current=None, end_state=None)
+    elif status == Status.RUNNING:
+        plan = _walk(PLAN_STEPS, current=_plan_stage_for(task.stage), end_state=None)
+    elif status in (Status.FAILED, Status.CANCELLED):
+        where = _plan_stage_for(failed_stage)
+        if where not in dict(PLAN_STEPS):
+            where = Stage.PREPARING
+        plan = _walk(PLAN_STEPS, current=where, end_state="failed" if status == Status.FAILED else "cancelled")
+    else:  # planned, no changes, finished, confirmed, discarded
+        plan = [Step(k, label, "done") for k, label in PLAN_STEPS]
+    if speculative:
+        return plan
+
+    rest = [Step(k, label, "todo") for k, label in APPLY_STEPS]
+    if status == Status.PLANNED:
+        rest[0].state = "waiting"
+    elif status in (Status.PLANNED_NO_CHANGES, Status.PLAN_FINISHED):
+        for step in rest:
+            step.state = "skipped"
+    elif status == Status.DISCARDED:
+        rest[0].state = "cancelled"
+        rest[1].state = rest[2].state = "skipped"
+    elif status in (Status.FAILED, Status.CANCELLED):
+        for step in rest:
+            step.state = "skipped"
+    elif status == Status.CONFIRMED:
+        rest[0].state = "done"
+        if apply_task is not None:
+            rest = [rest[0]] + _apply_steps(apply_task, "")
+    return plan + rest
+
+
+def _apply_steps(task: WorkspaceTask, failed_stage: str) -> list[Step]:
+    steps = APPLY_STEPS[1:]
+    status = task.status
+    if status in (Status.PENDING, Status.QUEUED):
+        return _walk(steps, current=None, end_state=None)
+    if status == Status.RUNNING:
+        return _walk(steps, current=_apply_stage_for(task.stage), end_state=None)
+    if status in (Status.FAILED, Status.CANCELLED):
+        return _walk(steps, current=_apply_stage_for(failed_stage),
+                     end_state="failed" if status == Status.FAILED else "cancelled")
+    return [Step(k, label, "done") for k, label in steps]
+
+
+# --- plan view ------------------------------------------------------------------------------
+ACTION_ORDER = ["create", "update", "replace", "delete", "read"]
+ACTION_LABELS = {
+    "create": ("will be created", "+"),
+    "update": ("will be updated in-place", "~"),
+    "replace": ("must be replaced", "-/+"),
+    "delete": ("will be destroyed", "-"),
+    "read": ("will be read", "<="),
+}
+MARKERS = {"(sensitive)", "(known after apply)"}
+
+
+def render_value(value) -> str:
+    """A plan value as an operator reads it: markers bare, strings quoted, the rest as JSON."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return value if value in MARKERS else json.dumps(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def plan_view(summary: dict | None) -> dict | None:
+    """The change summary grouped by action, values rendered; None when there is no plan yet."""
+    if not summary:
+        return None
+    groups = []
+    for action in ACTION_ORDER:
+        resources = [r for r in summary.get("resources", []) if r.get("action") == action]
+        if not resources:
+            continue
+        label, symbol = ACTION_LABELS[action]
+        groups.append({
+            "action": action, "label": label, "symbol": symbol,
+            "resources": [
+                {
+                    "address": r.get("address", ""),
+                    "module": r.get("module"),
+                    "type": r.get("type", ""),
+                    "attributes": [
+                        {
+                            "name": a.get("name", ""),
+                            "before": render_value(a.get("before")),
+                            "after": render_value(a.get("after")),
+                            "sensitive": bool(a.get("sensitive")),
+                            "added": a.get("before") is None,
+                            "removed": a.get("after") is None,
+                        }
+                        for a in r.get("changed_attributes", [])
+                    ],
+                }
+                for r in resources
+            ],
+        })
+    return {
+        "add": summary.get("add", 0), "change": summary.get("change", 0),
+        "destroy": summary.get("destroy", 0), "replace": summary.get("replace", 0),
+        "groups": groups,
+        "outputs": summary.get("outputs", []),
+        "empty": not groups and not summary.get("outputs"),
+    }

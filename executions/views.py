@@ -1,0 +1,195 @@
+"""Run pages: the runs tab, a new run, the run page with its live log, confirm/discard/cancel.
+
+The run page polls ``run_logs?after=<seq>`` every second; the answer appends only new
+lines, replaces the poller (out of band) with the next position, fires ``run-updated``
+when the status or stage moved on (the header, plan and details refresh), and stops the
+polling with status 286 once the log is final.
+"""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
+
+from executions import selectors
+from executions.forms import ConfirmForm, RunForm
+from executions.models import IllegalTransition, WorkspaceTask
+from iacplatform.errors import DomainError
+from workspaces.selectors import workspace_get, workspace_get_detailed
+from workspaces.views import form_error_from, render_page
+
+Status = WorkspaceTask.Status
+RUNS_PER_PAGE = 25
+
+
+def _int(value, default=0) -> int:
+    try:
+        return max(int(value), 0)
+    except (TypeError, ValueError):
+        return default
+
+
+# --- runs tab ------------------------------------------------------------------------------
+@require_GET
+def run_list_view(request, name):
+    workspace = workspace_get(name)
+    status_filter = request.GET.get("status", "all")
+    if status_filter not in selectors.RUN_FILTERS:
+        status_filter = "all"
+    page = Paginator(selectors.run_list(workspace=workspace, status_filter=status_filter),
+                     RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    counts = selectors.run_filter_counts(workspace=workspace)
+    filters = [(key, label, counts[key]) for key, (label, _) in selectors.RUN_FILTERS.items()]
+    context = {"workspace": workspace, "tab": "runs", "page": page, "status_filter": status_filter,
+               "filters": filters}
+    return render_page(request, "executions/run_list.html", context, fragment="runs")
+
+
+# --- new run -------------------------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+def run_new_view(request, name):
+    workspace = workspace_get_detailed(name)
+    form = RunForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            from executions.services import task_queue_run
+
+            try:
+                task = task_queue_run(
+                    workspace=workspace, kind=form.cleaned_data["kind"], targets=form.cleaned_data["targets"],
+                    message=form.cleaned_data["message"], user=request.user,
+                )
+            except DomainError as exc:
+                form_error_from(form, exc)
+                status = exc.status
+            else:
+                messages.success(request, f"Run #{task.pk} queued.")
+                return redirect("run_detail", workspace.name, task.pk)
+        else:
+            status = 400
+    context = {"workspace": workspace, "tab": "runs", "form": form}
+    return render_page(request, "executions/run_new.html", context, fragment="form", status=status)
+
+
+# --- run page ------------------------------------------------------------------------------
+def _run_context(request, workspace, task) -> dict:
+    is_apply = task.task_type == WorkspaceTask.TaskType.APPLY
+    plan_task = task.plan_task if is_apply else task
+    apply_tasks = list(task.apply_tasks.all()) if not is_apply else []
+    apply_task = task if is_apply else (apply_tasks[0] if apply_tasks else None)
+    failed_stage = selectors.last_log_stage(task) if task.status in (Status.FAILED, Status.CANCELLED) else ""
+    states = list(task.state_versions.all())
+    return {
+        "workspace": workspace, "tab": "runs", "task": task, "is_apply": is_apply,
+        "plan_task": plan_task, "apply_task": apply_task if not is_apply else None, "apply_tasks": apply_tasks,
+        "plan": selectors.plan_view(plan_task.change_summary if plan_task else None),
+        "steps": selectors.stage_progress(plan_task if not is_apply else task, apply_task=apply_task,
+                                          failed_stage=failed_stage),
+        "failed_stage": WorkspaceTask.Stage(failed_stage).label if failed_stage in WorkspaceTask.Stage.values else "",
+        "state_version": states[0] if states else None,
+        "can_confirm": task.status == Status.PLANNED and task.task_type == WorkspaceTask.TaskType.PLAN_AND_APPLY,
+        "can_discard": task.status == Status.PLANNED,
+        "can_cancel": task.status in selectors.ACTIVE and not task.cancel_requested,
+        "confirm_form": ConfirmForm(),
+        "run_url": reverse("run_detail", args=[workspace.name, task.pk]),
+        "logs_url": reverse("run_logs", args=[workspace.name, task.pk]),
+    }
+
+
+@require_GET
+def run_detail_view(request, name, task_id):
+    workspace = workspace_get_detailed(name)
+    task = selectors.run_get(workspace=workspace, task_id=task_id)
+    context = _run_context(request, workspace, task)
+    if not request.htmx:
+        log = selectors.log_page(task=task)
+        context |= {"log": log, "log_final": selectors.log_is_final(task, log)}
+    # An HTMX request (the "run-updated" refresh) gets the header, with plan and details out of band.
+    return render_page(request, "executions/run_detail.html", context, fragment="run-refresh")
+
+
+@require_GET
+def run_logs_view(request, name, task_id):
+    """HTMX: the lines after ``after`` (and the next poller). Otherwise: the whole log as text."""
+    workspace = workspace_get(name)
+    task = selectors.run_get(workspace=workspace, task_id=task_id)
+    if not request.htmx:
+        log = selectors.log_page(task=task)
+        text = "\n".join(line.text if line.kind == "line" else f"--- {line.text} ---" for line in log.lines)
+        response = HttpResponse(text + "\n", content_type="text/plain; charset=utf-8")
+        if request.GET.get("download"):
+            response["Content-Disposition"] = f'attachment; filename="{workspace.name}-run-{task.pk}.log"'
+        return response
+    log = selectors.log_page(task=task, after=_int(request.GET.get("after")), line=_int(request.GET.get("line")),
+                             stage=request.GET.get("stage", ""))
+    final = selectors.log_is_final(task, log)
+    context = {"workspace": workspace, "task": task, "log": log, "log_final": final, "oob": True,
+               "logs_url": reverse("run_logs", args=[workspace.name, task.pk])}
+    response = render_page(request, "executions/run_detail.html", context, fragment="log-poll")
+    if request.GET.get("status") != task.status or request.GET.get("task_stage") != task.stage or final:
+        trigger_client_event(response, "run-updated", {"status": task.status, "stage": task.stage})
+    if final:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+# --- confirm, discard, cancel --------------------------------------------------------------
+def _act(request, name, task_id, action):
+    workspace = workspace_get(name)
+    task = selectors.run_get(workspace=workspace, task_id=task_id)
+    try:
+        result = action(workspace, task)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    except IllegalTransition:
+        messages.error(request, f"Run #{task.pk} is {task.get_status_display().lower()} now; "
+                                "that action is no longer possible.")
+    else:
+        return result
+    return redirect("run_detail", workspace.name, task.pk)
+
+
+@require_POST
+def run_confirm_view(request, name, task_id):
+    def confirm(workspace, task):
+        from executions.services import task_confirm
+
+        form = ConfirmForm(request.POST)
+        if not form.is_valid():
+            raise DomainError("The comment is too long (500 characters at most).")
+        apply_task = task_confirm(task=task, user=request.user, comment=form.cleaned_data["comment"])
+        messages.success(request, f"Plan confirmed: apply run #{apply_task.pk} queued.")
+        return redirect("run_detail", workspace.name, apply_task.pk)
+
+    return _act(request, name, task_id, confirm)
+
+
+@require_POST
+def run_discard_view(request, name, task_id):
+    def discard(workspace, task):
+        from executions.services import task_discard
+
+        task_discard(task=task, user=request.user)
+        messages.success(request, f"Run #{task.pk} discarded: nothing will be applied.")
+        return redirect("run_detail", workspace.name, task.pk)
+
+    return _act(request, name, task_id, discard)
+
+
+@require_POST
+def run_cancel_view(request, name, task_id):
+    def cancel(workspace, task):
+        from executions.services import task_cancel
+
+        task = task_cancel(task=task, user=request.user)
+        if task.status == Status.CANCELLED:
+            messages.success(request, f"Run #{task.pk} cancelled.")
+        else:
+            messages.info(request, f"Cancelling run #{task.pk}: Terraform is being stopped gracefully.")
+        return redirect("run_detail", workspace.name, task.pk)
+
+    return _act(request, name, task_id, cancel)

@@ -1,0 +1,204 @@
+"""Forms of the workspace pages. They check input; the services change things."""
+
+import json
+import re
+
+from django import forms
+
+from workspaces.models import (
+    ENV_VAR_NAME, TERRAFORM_IDENTIFIER, VERSION_PIN, Variable, Workspace, workspace_name_validator,
+)
+
+AWS_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+AWS_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
+
+
+class WorkspaceCreateForm(forms.Form):
+    name = forms.CharField(
+        max_length=90, validators=[workspace_name_validator],
+        help_text="Letters, digits, '-' and '_'. It names the workspace in URLs and the API.",
+        widget=forms.TextInput(attrs={"autofocus": True, "placeholder": "e.g. prod-network"}),
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    terraform_version = forms.CharField(
+        required=False, max_length=20, label="Terraform version",
+        help_text="Optional pin, e.g. 1.15 or 1.15.5. Empty: the platform's Terraform.",
+    )
+    auto_apply = forms.BooleanField(
+        required=False, label="Auto-apply", help_text="Apply a plan with changes without waiting for confirmation.",
+    )
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        if Workspace.objects.filter(name=name).exists():
+            raise forms.ValidationError(f"A workspace named “{name}” already exists.")
+        return name
+
+    def clean_terraform_version(self):
+        return _version_pin(self.cleaned_data["terraform_version"])
+
+
+def _version_pin(value: str) -> str:
+    value = value.strip()
+    if value and not VERSION_PIN.match(value):
+        raise forms.ValidationError("Use a version like 1.15 or 1.15.5.")
+    return value
+
+
+class VariableForm(forms.Form):
+    """Add a variable, or edit one (``instance``): key and category are then fixed.
+
+    A sensitive value is write-only: the field starts empty and an empty field on edit
+    keeps the stored value (``cleaned_data['value']`` is then None).
+    """
+
+    category = forms.ChoiceField(choices=Variable.Category.choices, initial=Variable.Category.TERRAFORM)
+    key = forms.CharField(max_length=128, widget=forms.TextInput(attrs={"placeholder": "e.g. instance_count",
+                                                                        "autocomplete": "off"}))
+    value = forms.CharField(required=False, strip=False,
+                            widget=forms.Textarea(attrs={"rows": 1, "class": "mono", "autocomplete": "off"}))
+    hcl = forms.BooleanField(required=False, label="HCL", help_text="Parse the value as HCL (lists, maps, numbers).")
+    sensitive = forms.BooleanField(required=False, help_text="Write-only: never shown again, masked in logs.")
+    description = forms.CharField(required=False, max_length=500)
+
+    def __init__(self, *args, workspace, instance: Variable | None = None, **kwargs):
+        self.workspace = workspace
+        self.instance = instance
+        if instance is not None and not kwargs.get("initial"):
+            kwargs["initial"] = {
+                "category": instance.category, "key": instance.key, "hcl": instance.hcl,
+                "sensitive": instance.sensitive, "description": instance.description,
+                "value": "" if instance.sensitive else instance.value,
+            }
+        super().__init__(*args, **kwargs)
+        if instance is not None:
+            self.fields["key"].disabled = True
+            self.fields["category"].disabled = True
+            if instance.sensitive:
+                self.fields["value"].help_text = "Leave empty to keep the current value."
+
+    @property
+    def hides_value(self) -> bool:
+        """Never echo a value the operator marked sensitive, not even their own input."""
+        if self.instance is not None and self.instance.sensitive:
+            return True
+        return bool(self.is_bound and self.data.get("sensitive"))
+
+    def clean(self):
+        data = super().clean()
+        key, category = data.get("key"), data.get("category")
+        if key and category:
+            pattern = TERRAFORM_IDENTIFIER if category == Variable.Category.TERRAFORM else ENV_VAR_NAME
+            if not pattern.match(key):
+                kind = "a Terraform identifier" if category == Variable.Category.TERRAFORM else "an environment variable name"
+                self.add_error("key", f"“{key}” is not {kind} (letters, digits and '_', not starting with a digit).")
+            elif self.instance is None and Variable.objects.filter(
+                    workspace=self.workspace, category=category, key=key).exists():
+                self.add_error("key", f"This workspace already has a variable “{key}” of this kind; edit it instead.")
+        if self.instance is not None and self.instance.sensitive and not data.get("sensitive"):
+            self.add_error("sensitive", "A sensitive variable stays sensitive. Delete it and add it again to change that.")
+        if self.instance is not None and self.instance.sensitive and data.get("value", "") == "":
+            data["value"] = None  # keep the stored secret
+        elif data.get("hcl") and data.get("value"):
+            _check_hcl_value(self, data["value"])
+        return data
+
+
+def _check_hcl_value(form, value: str) -> None:
+    import hcl2
+
+    try:
+        hcl2.loads(f"v = {value}\n")
+    except Exception:  # python-hcl2 raises several lark error types
+        form.add_error("value", "Not a valid HCL value (e.g. [\"a\", \"b\"], {key = \"v\"}, 3).")
+
+
+class LockForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=500,
+                             widget=forms.TextInput(attrs={"placeholder": "Why? (shown to everyone)"}))
+
+
+class WorkspaceSettingsForm(forms.Form):
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    execution_mode = forms.ChoiceField(choices=Workspace.ExecutionMode.choices)
+    auto_apply = forms.BooleanField(
+        required=False, label="Auto-apply",
+        help_text="A plan with changes is applied without waiting for confirmation.",
+    )
+    terraform_version = forms.CharField(required=False, max_length=20, label="Terraform version",
+                                        help_text="Pin, e.g. 1.15 or 1.15.5. Runs refuse another binary. "
+                                                  "Empty: the platform's Terraform.")
+    provider_config = forms.CharField(
+        required=False, label="Provider configuration",
+        widget=forms.Textarea(attrs={"rows": 8, "class": "mono", "spellcheck": "false"}),
+        help_text='JSON written to provider.tf.json, e.g. {"provider": {"aws": {"region": "eu-west-1"}}}.',
+    )
+    aws_role_arn = forms.CharField(required=False, max_length=255, label="AWS role ARN",
+                                   widget=forms.TextInput(attrs={"placeholder": "arn:aws:iam::123456789012:role/terraform"}))
+    aws_session_name = forms.CharField(required=False, max_length=64, label="Session name")
+    aws_external_id = forms.CharField(required=False, max_length=255, label="External ID")
+    aws_region = forms.CharField(required=False, max_length=32, label="Region",
+                                 widget=forms.TextInput(attrs={"placeholder": "eu-west-1"}))
+
+    @classmethod
+    def for_workspace(cls, workspace: Workspace, data=None):
+        initial = {field: getattr(workspace, field) for field in (
+            "description", "execution_mode", "auto_apply", "terraform_version",
+            "aws_role_arn", "aws_session_name", "aws_external_id", "aws_region")}
+        initial["provider_config"] = json.dumps(workspace.provider_config, indent=2) if workspace.provider_config else ""
+        return cls(data, initial=initial)
+
+    def clean_terraform_version(self):
+        return _version_pin(self.cleaned_data["terraform_version"])
+
+    def clean_provider_config(self):
+        raw = self.cleaned_data["provider_config"].strip()
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}.") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Must be a JSON object, e.g. {\"provider\": {…}}.")
+        return value
+
+    def clean_aws_role_arn(self):
+        value = self.cleaned_data["aws_role_arn"].strip()
+        if value and not AWS_ROLE_ARN.match(value):
+            raise forms.ValidationError("Not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>).")
+        return value
+
+    def clean_aws_region(self):
+        value = self.cleaned_data["aws_region"].strip()
+        if value and not AWS_REGION.match(value):
+            raise forms.ValidationError("Not an AWS region name, e.g. eu-west-1.")
+        return value
+
+    def clean_aws_session_name(self):
+        value = self.cleaned_data["aws_session_name"].strip()
+        if value and not AWS_SESSION_NAME.match(value):
+            raise forms.ValidationError("2–64 characters: letters, digits and +=,.@-_")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        if (data.get("aws_session_name") or data.get("aws_external_id")) and not data.get("aws_role_arn"):
+            self.add_error("aws_role_arn", "A session name or external ID needs a role to assume.")
+        return data
+
+
+class WorkspaceDeleteForm(forms.Form):
+    confirm_name = forms.CharField(label="Type the workspace's name to confirm",
+                                   widget=forms.TextInput(attrs={"autocomplete": "off"}))
+
+    def __init__(self, *args, workspace, **kwargs):
+        self.workspace = workspace
+        super().__init__(*args, **kwargs)
+
+    def clean_confirm_name(self):
+        value = self.cleaned_data["confirm_name"].strip()
+        if value != self.workspace.name:
+            raise forms.ValidationError(f"Type “{self.workspace.name}” exactly to delete this workspace.")
+        return value
