@@ -390,41 +390,55 @@ def _contains_mask(value) -> bool:
     return False
 
 
-def _leaves_under(node, trie, found: set, masked: bool = False) -> None:
-    """Collect the string values found under sensitive paths."""
-    if trie is True:
-        masked = True
-    if isinstance(node, dict):
-        wrapper = _is_wrapper(node)
-        for key, value in node.items():
-            sub = trie.get(key) if isinstance(trie, dict) else None
-            if sub is None and wrapper and key == "value" and isinstance(trie, dict):
-                sub = trie
-            _leaves_under(value, True if masked else sub, found, masked)
+def _strings_in(node, found: set) -> None:
+    if isinstance(node, str):
+        if node:
+            found.add(node)
+    elif isinstance(node, dict):
+        for value in node.values():
+            _strings_in(value, found)
     elif isinstance(node, list):
-        for i, value in enumerate(node):
-            _leaves_under(value, True if masked else (trie.get(i) if isinstance(trie, dict) else None), found, masked)
-    elif masked and isinstance(node, str) and node:
-        found.add(node)
+        for value in node:
+            _strings_in(value, found)
 
 
-def _mask_instance(instance: dict, secrets: list[str]):
-    """An instance's attributes with MASKs in place.
+def _leaves_under(node, trie, found: set) -> None:
+    """Collect the strings under sensitive paths (walks the paths, not the whole tree)."""
+    if trie is True:
+        _strings_in(node, found)
+        return
+    if not trie:
+        return
+    if _is_wrapper(node) and "value" not in trie and "type" not in trie:
+        node = node["value"]
+    for key, sub in trie.items():
+        if isinstance(node, dict) and key in node:
+            _leaves_under(node[key], sub, found)
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            _leaves_under(node[key], sub, found)
+
+
+def _instance_masking(instance: dict, secrets: list[str]) -> tuple[dict | bool, list[str]]:
+    """(sensitive trie, secrets to redact) for one instance.
 
     A sensitive value can also appear unmarked elsewhere in the same instance (Terraform
     records terraform_data's ``input`` as sensitive but not its ``output`` copy), so every
     value found under a sensitive path is redacted wherever it appears in the instance.
     """
-    attributes = instance.get("attributes") or {}
     trie = _sensitive_trie(instance)
-    if trie is True:
-        return MASK
+    if trie is True or not trie:
+        return trie, secrets
     local: set = set()
-    if trie:
-        _leaves_under(attributes, trie, local)
+    _leaves_under(instance.get("attributes") or {}, trie, local)
     if local:
         secrets = sorted(set(secrets) | local, key=len, reverse=True)
-    return _masked(attributes, trie, secrets)
+    return trie, secrets
+
+
+def _mask_instance(instance: dict, secrets: list[str]):
+    """An instance's attributes with MASKs in place."""
+    trie, secrets = _instance_masking(instance, secrets)
+    return _masked(instance.get("attributes") or {}, trie, secrets)
 
 
 def masked_attributes(instance: dict, secrets: list[str]) -> dict:
@@ -591,42 +605,52 @@ def _instances(data: dict) -> dict[str, tuple[str, dict]]:
 _MAX_DEPTH = 6
 
 
-def _attribute_changes(old, new, old_masked, new_masked, path: str, out: list, depth: int = 0) -> None:
+def _sub_trie(trie, key):
+    return trie if trie is True else (trie.get(key) if trie else None)
+
+
+def _attribute_changes(old, new, old_mask: tuple, new_mask: tuple, path: str, out: list, depth: int = 0) -> None:
+    """Append the changes between two attribute trees; ``*_mask`` is (sensitive trie, secrets).
+
+    Masks are applied only where a change is reported, so a big unchanged subtree costs one
+    equality check.
+    """
     if old == new:
         return
-    if old_masked is MASK or new_masked is MASK:
+    (old_trie, old_secrets), (new_trie, new_secrets) = old_mask, new_mask
+    if old_trie is True or new_trie is True:
         out.append(AttributeChange(
-            path or "(all attributes)", None if old is _ABSENT else SENSITIVE, None if new is _ABSENT else SENSITIVE, sensitive=True,
-            before_absent=old is _ABSENT, after_absent=new is _ABSENT,
+            path or "(all attributes)", None if old is _ABSENT else SENSITIVE, None if new is _ABSENT else SENSITIVE,
+            sensitive=True, before_absent=old is _ABSENT, after_absent=new is _ABSENT,
         ))
         return
     if _is_wrapper(old) and _is_wrapper(new) and old["type"] == new["type"]:
-        _attribute_changes(old["value"], new["value"], old_masked["value"], new_masked["value"], path, out, depth)
+        _attribute_changes(old["value"], new["value"], old_mask, new_mask, path, out, depth)
         return
     if isinstance(old, dict) and isinstance(new, dict) and not _is_wrapper(old) and not _is_wrapper(new) \
             and depth < _MAX_DEPTH:
         for key in list(old) + [k for k in new if k not in old]:
             _attribute_changes(
                 old.get(key, _ABSENT), new.get(key, _ABSENT),
-                old_masked.get(key, _ABSENT), new_masked.get(key, _ABSENT),
+                (_sub_trie(old_trie, key), old_secrets), (_sub_trie(new_trie, key), new_secrets),
                 f"{path}.{key}" if path else str(key), out, depth + 1,
             )
         return
-    before = None if old is _ABSENT else plain(old_masked)
-    after = None if new is _ABSENT else plain(new_masked)
+    old_shown = _ABSENT if old is _ABSENT else _masked(old, old_trie, old_secrets)
+    new_shown = _ABSENT if new is _ABSENT else _masked(new, new_trie, new_secrets)
     out.append(AttributeChange(
-        path, before, after,
-        sensitive=_contains_mask(old_masked) or _contains_mask(new_masked),
+        path or "(all attributes)",
+        None if old is _ABSENT else plain(old_shown), None if new is _ABSENT else plain(new_shown),
+        sensitive=_contains_mask(old_shown) or _contains_mask(new_shown),
         before_absent=old is _ABSENT, after_absent=new is _ABSENT,
     ))
 
 
 def _instance_changes(old: dict, new: dict, secrets: list[str]) -> list[AttributeChange]:
     changes: list[AttributeChange] = []
-    old_attrs = old.get("attributes") or {}
-    new_attrs = new.get("attributes") or {}
     _attribute_changes(
-        old_attrs, new_attrs, _mask_instance(old, secrets), _mask_instance(new, secrets), "", changes,
+        old.get("attributes") or {}, new.get("attributes") or {},
+        _instance_masking(old, secrets), _instance_masking(new, secrets), "", changes,
     )
     return changes
 
