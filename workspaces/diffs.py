@@ -32,7 +32,7 @@ class Row:
 
 @dataclass(frozen=True)
 class Cell:
-    kind: str  # "eq", "ins", "del" or "empty"
+    kind: str  # "eq", "ins", "del" or "blank"
     number: int | None = None
     text: str = ""
 
@@ -152,8 +152,8 @@ class TextDiff:
                 for left, right in zip_longest(hunk.old, hunk.new):
                     rows.append(SplitRow(
                         "change",
-                        left=Cell("del", *left) if left else Cell("empty"),
-                        right=Cell("ins", *right) if right else Cell("empty"),
+                        left=Cell("del", *left) if left else Cell("blank"),
+                        right=Cell("ins", *right) if right else Cell("blank"),
                     ))
                 continue
             pairs = list(zip(hunk.old, hunk.new))

@@ -536,6 +536,8 @@ class AttributeChange:
     def _text(value, absent):
         if absent:
             return "(absent)"
+        if value == SENSITIVE:
+            return SENSITIVE
         text = json.dumps(value, ensure_ascii=False, sort_keys=True)
         return text if len(text) <= 500 else text[:500] + "…"
 

@@ -147,7 +147,7 @@ def test_side_by_side_pairs_removed_and_added_lines():
     assert rows == [
         ("eq", "eq", "a", "eq", "a"),
         ("change", "del", "b", "ins", "B"),
-        ("change", "empty", "", "ins", "x"),
+        ("change", "blank", "", "ins", "x"),
         ("eq", "eq", "c", "eq", "c"),
     ]
     assert text_diff("same\n", "same\n").identical
