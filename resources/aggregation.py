@@ -68,11 +68,11 @@ def resource_version_map(workspace) -> dict:
 
 
 def _current_code_version(workspace):
-    if not workspace.current_code_version_id:
-        return None
-    from workspaces.models import WorkspaceCodeVersion
+    """Read from the database: the caller's workspace object may predate the last code save."""
+    from workspaces.models import Workspace, WorkspaceCodeVersion
 
-    return WorkspaceCodeVersion.objects.filter(pk=workspace.current_code_version_id).first()
+    current = Workspace.objects.filter(pk=workspace.pk).values("current_code_version_id")
+    return WorkspaceCodeVersion.objects.filter(pk__in=current).first()
 
 
 def _slot(doc: dict, address: Address) -> dict:

@@ -139,17 +139,19 @@ def hcl_to_json(text: str, *, name: str = "main.tf") -> dict:
 def _checked_name(raw: str) -> str:
     name = str(raw or "").strip().replace("\\", "/")
     path = PurePosixPath(name)
+
+    def refuse(message):
+        key = name or "(unnamed)"
+        raise ImportParseError(f"{key}: {message}", errors={key: [f"{key}: {message}"]})
+
     if not name or path.is_absolute() or ".." in path.parts:
-        raise ImportParseError(f"File name {raw!r} must be a relative path inside the workspace.",
-                               errors={raw or "(unnamed)": ["invalid file name"]})
+        refuse("a file name must be a relative path inside the workspace.")
     name = str(path)
     if "/" in name:
         if not name.endswith(MODULE_FILE_SUFFIXES):
-            raise ImportParseError(f"{name}: unsupported file type for a module file.",
-                                   errors={name: ["unsupported file type"]})
+            refuse(f"unsupported file type for a module file ({', '.join(MODULE_FILE_SUFFIXES)}).")
     elif not name.endswith((".tf", ".tf.json")):
-        raise ImportParseError(f"{name}: only .tf and .tf.json files can be imported.",
-                               errors={name: ["only .tf and .tf.json files can be imported"]})
+        refuse("only .tf and .tf.json files can be imported (module files go in a subdirectory).")
     return name
 
 
