@@ -63,3 +63,105 @@ def run_terraform(args, cwd, timeout=120):
     return subprocess.run(
         [settings.TERRAFORM_BIN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def _database_url_for_subprocess() -> str:
+    from django.db import connection
+
+    cfg = connection.settings_dict
+    if cfg["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{os.path.abspath(cfg['NAME'])}"
+    auth = cfg["USER"] + (f":{cfg['PASSWORD']}" if cfg["PASSWORD"] else "")
+    return f"postgres://{auth}@{cfg['HOST'] or '127.0.0.1'}:{cfg['PORT'] or 5432}/{cfg['NAME']}"
+
+
+class WorkerProcess:
+    """A real `manage.py qcluster` on the test database, in its own process group."""
+
+    def __init__(self, data_dir, workers=2, env=None):
+        import signal  # noqa: F401
+
+        self.data_dir = data_dir
+        full_env = {
+            **os.environ,
+            "DATABASE_URL": _database_url_for_subprocess(),
+            "IAC_DATA_DIR": str(data_dir),
+            "IAC_WORKERS": str(workers),
+            "DEBUG": "true",
+            **(env or {}),
+        }
+        full_env.pop("REDIS_URL", None)
+        self.log_path = os.path.join(str(data_dir), "worker.log")
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, os.path.join(settings.BASE_DIR, "manage.py"), "qcluster"],
+            env=full_env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=str(settings.BASE_DIR),
+        )
+
+    def output(self) -> str:
+        self.log.flush()
+        with open(self.log_path) as handle:
+            return handle.read()
+
+    def kill(self, sig=None):
+        import signal
+
+        try:
+            os.killpg(self.process.pid, sig or signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+
+    def stop(self):
+        import signal
+
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            except ProcessLookupError:
+                pass
+        self.log.close()
+
+
+@pytest.fixture
+def start_worker(transactional_db, tmp_path, settings):
+    """Factory: start real django-q2 workers on the test database (stopped at teardown).
+
+    The worker process uses ``tmp_path`` as IAC_DATA_DIR, so its work dirs, backups and
+    plugin cache are the ones this test's settings point at.
+    """
+    settings.IAC_WORK_DIR = tmp_path / "work"
+    settings.IAC_STATE_BACKUP_DIR = tmp_path / "state-backups"
+    settings.IAC_PLUGIN_CACHE_DIR = tmp_path / "plugin-cache"
+    started = []
+
+    def _start(workers=2, env=None):
+        worker = WorkerProcess(tmp_path, workers=workers, env=env)
+        started.append(worker)
+        return worker
+
+    yield _start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def live_worker(start_worker):
+    """One real django-q2 cluster (2 workers) on the test database; use with live_server."""
+    return start_worker()
+
+
+def wait_for(predicate, timeout=60.0, interval=0.2, message="condition"):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
