@@ -417,6 +417,10 @@ class ImportReport:
     def resource_count(self) -> int:
         return len(self.created) + len(self.updated) + len(self.restored)
 
+    @property
+    def new_versions(self) -> int:
+        return len(self.updated) + len(self.restored)
+
 
 def resources_import(*, workspace, files: dict[str, str], on_duplicate: str = "fail", message: str = "",
                      user=None) -> ImportReport:
