@@ -56,13 +56,18 @@ def reap_dead_workers() -> list[int]:
 
 
 def _alive(pid: int) -> bool:
+    """Is this local pid a live process (a zombie whose parent died counts as dead)?"""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def sweep() -> dict:

@@ -88,6 +88,9 @@ class WorkerProcess:
             "IAC_DATA_DIR": str(data_dir),
             "IAC_WORKERS": str(workers),
             "DEBUG": "true",
+            # Same keys as this process: django-q signs messages, secrets are encrypted.
+            "SECRET_KEY": settings.SECRET_KEY,
+            "IAC_ENCRYPTION_KEY": settings.IAC_ENCRYPTION_KEY,
             **(env or {}),
         }
         full_env.pop("REDIS_URL", None)
@@ -119,7 +122,7 @@ class WorkerProcess:
         if self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.kill()
             except ProcessLookupError:
