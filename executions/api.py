@@ -1,3 +1,201 @@
-from ninja import Router
+"""Runs over the JSON API: create, list, detail, logs, confirm, discard, cancel; lock/unlock; state save retry."""
 
-router = Router(tags=["executions"])
+from datetime import datetime
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema, Status
+
+from executions import services
+from executions.logs import log_text
+from executions.models import WorkspaceTask
+from executions.selectors import HEAVY_FIELDS, RUN_FILTERS
+from executions.state_save import state_restore_from_backup
+from iacplatform.errors import DomainError
+from workspaces.selectors import workspace_get
+from workspaces.services import workspace_lock
+
+router = Router(tags=["runs"])
+
+
+class RunIn(Schema):
+    kind: str = "plan_and_apply"
+    targets: list[str] = []
+    message: str = ""
+
+
+class TaskOut(Schema):
+    id: int
+    workspace: str
+    task_type: str
+    status: str
+    stage: str
+    plan_task_id: int | None
+    apply_task_ids: list[int]
+    code_version: int | None
+    message: str
+    targets: list[str]
+    has_changes: bool | None
+    change_summary: dict
+    outputs: dict
+    error_message: str
+    error_category: str
+    exit_code: int | None
+    cancel_requested: bool
+    created_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    confirmed_by: str | None
+    confirm_comment: str | None
+
+    @staticmethod
+    def resolve_workspace(obj):
+        return obj.workspace.name
+
+    @staticmethod
+    def resolve_apply_task_ids(obj):
+        return [t.pk for t in obj.apply_tasks.all()]
+
+    @staticmethod
+    def resolve_code_version(obj):
+        return obj.code_version.number if obj.code_version_id else None
+
+    @staticmethod
+    def resolve_created_by(obj):
+        return obj.created_by.get_username() if obj.created_by_id else None
+
+    @staticmethod
+    def resolve_confirmed_by(obj):
+        return (obj.context or {}).get("confirmed_by")
+
+    @staticmethod
+    def resolve_confirm_comment(obj):
+        return (obj.context or {}).get("confirm_comment")
+
+
+class LogLine(Schema):
+    seq: int
+    stage: str
+    text: str
+
+
+class LogsOut(Schema):
+    task_id: int
+    status: str
+    lines: list[LogLine]
+    last_seq: int
+    complete: bool
+
+
+class ConfirmIn(Schema):
+    comment: str = ""
+
+
+class LockIn(Schema):
+    reason: str = ""
+
+
+class RestoreIn(Schema):
+    backup_path: str | None = None
+    force: bool = False
+
+
+def _task(task_id: int) -> WorkspaceTask:
+    qs = WorkspaceTask.objects.defer(*HEAVY_FIELDS).select_related("workspace", "code_version", "created_by")
+    return get_object_or_404(qs.prefetch_related("apply_tasks"), pk=task_id)
+
+
+@router.post("/workspaces/{name}/runs", response={201: TaskOut})
+def create_run(request, name: str, payload: RunIn):
+    task = services.task_queue_run(workspace=workspace_get(name), kind=payload.kind, targets=payload.targets,
+                                   message=payload.message, user=request.user)
+    return Status(201, _task(task.pk))
+
+
+@router.get("/workspaces/{name}/runs", response=list[TaskOut])
+def list_runs(request, name: str, status: str = "all", limit: int = 50, offset: int = 0):
+    if status not in RUN_FILTERS:
+        raise DomainError(f"Unknown status filter {status!r}; use one of {', '.join(RUN_FILTERS)}.",
+                          errors={"status": ["unknown filter"]})
+    limit = max(1, min(limit, 200))
+    qs = (WorkspaceTask.objects.defer(*HEAVY_FIELDS).filter(workspace=workspace_get(name))
+          .select_related("workspace", "code_version", "created_by").prefetch_related("apply_tasks")
+          .order_by("-created_at", "-id"))
+    statuses = RUN_FILTERS[status][1]
+    if statuses:
+        qs = qs.filter(status__in=statuses)
+    return list(qs[offset:offset + limit])
+
+
+@router.get("/tasks/{task_id}", response=TaskOut)
+def get_task(request, task_id: int):
+    return _task(task_id)
+
+
+@router.get("/tasks/{task_id}/logs", response=LogsOut)
+def get_logs(request, task_id: int, after: int = 0):
+    task = _task(task_id)
+    lines = services.task_logs_after(task=task, after=max(after, 0))
+    last = lines[-1].seq if lines else max(after, 0)
+    complete = any(line.stage == "complete" for line in lines) or task.logs.filter(stage="complete").exists()
+    return {"task_id": task.pk, "status": task.status, "lines": lines, "last_seq": last, "complete": complete}
+
+
+@router.get("/tasks/{task_id}/logs/download")
+def download_logs(request, task_id: int):
+    task = _task(task_id)
+    response = HttpResponse(log_text(task) + "\n", content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{task.workspace.name}-run-{task.pk}.log"'
+    return response
+
+
+@router.post("/tasks/{task_id}/confirm", response={201: TaskOut})
+def confirm(request, task_id: int, payload: ConfirmIn):
+    apply = services.task_confirm(task=_task(task_id), user=request.user, comment=payload.comment)
+    return Status(201, _task(apply.pk))
+
+
+@router.post("/tasks/{task_id}/discard", response=TaskOut)
+def discard(request, task_id: int):
+    services.task_discard(task=_task(task_id), user=request.user)
+    return _task(task_id)
+
+
+@router.post("/tasks/{task_id}/cancel", response={202: TaskOut})
+def cancel(request, task_id: int):
+    services.task_cancel(task=_task(task_id), user=request.user)
+    return Status(202, _task(task_id))
+
+
+class LockOut(Schema):
+    name: str
+    locked: bool
+    lock_reason: str
+
+
+@router.post("/workspaces/{name}/lock", response=LockOut)
+def lock(request, name: str, payload: LockIn):
+    reason = payload.reason.strip() or f"Locked by {request.user.get_username()}"
+    return workspace_lock(workspace=workspace_get(name), reason=reason, user=request.user)
+
+
+@router.post("/workspaces/{name}/unlock", response=LockOut)
+def unlock(request, name: str):
+    return services.workspace_unlock_and_dispatch(workspace=workspace_get(name), user=request.user)
+
+
+class RestoredOut(Schema):
+    serial: int
+    lineage: str
+    workspace_locked: bool
+
+
+@router.post("/workspaces/{name}/state/retry-save", response=RestoredOut)
+def retry_state_save(request, name: str, payload: RestoreIn):
+    workspace = workspace_get(name)
+    version = state_restore_from_backup(workspace=workspace, backup_path=payload.backup_path, user=request.user,
+                                        force=payload.force)
+    workspace.refresh_from_db()
+    services.dispatch_workspace(workspace.pk)
+    return {"serial": version.serial, "lineage": version.lineage, "workspace_locked": workspace.locked}
