@@ -1,0 +1,24 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from executions.management.commands._common import get_workspace
+from executions.services import task_queue_run
+from iacplatform.errors import DomainError
+
+
+class Command(BaseCommand):
+    help = "Queue a run on a workspace: a plan, or a plan & apply (--apply)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("workspace")
+        parser.add_argument("--apply", action="store_true", help="plan & apply (waits for confirmation)")
+        parser.add_argument("--target", action="append", default=[], help="resource address; repeatable")
+        parser.add_argument("--message", default="")
+
+    def handle(self, *args, workspace, apply, target, message, **options):
+        try:
+            task = task_queue_run(workspace=get_workspace(workspace), kind="plan_and_apply" if apply else "plan",
+                                  targets=target, message=message)
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
+        self.stdout.write(f"Queued run #{task.pk} ({task.task_type}) on {workspace}. "
+                          f"Follow it with: manage.py logs {task.pk} --follow")

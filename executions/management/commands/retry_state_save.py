@@ -1,0 +1,29 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from executions.management.commands._common import get_workspace
+from executions.services import dispatch_workspace
+from executions.state_save import backups_for, state_restore_from_backup
+from iacplatform.errors import DomainError
+
+
+class Command(BaseCommand):
+    help = "Store a state backup (written when saving failed) as the next state version and unlock."
+
+    def add_arguments(self, parser):
+        parser.add_argument("workspace")
+        parser.add_argument("--backup", help="backup file (default: the newest for this workspace)")
+        parser.add_argument("--force", action="store_true", help="accept a serial/lineage conflict")
+        parser.add_argument("--list", action="store_true", help="only list the backups")
+
+    def handle(self, *args, workspace, backup, force, list, **options):
+        ws = get_workspace(workspace)
+        if list:
+            for path in backups_for(ws):
+                self.stdout.write(str(path))
+            return
+        try:
+            version = state_restore_from_backup(workspace=ws, backup_path=backup, force=force)
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
+        dispatch_workspace(ws.pk)
+        self.stdout.write(f"Restored as state serial {version.serial}; workspace {ws.name} unlocked.")
