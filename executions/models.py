@@ -69,7 +69,7 @@ class WorkspaceTask(models.Model):
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING)
     stage = models.CharField(max_length=24, choices=Stage.choices, default=Stage.PENDING)
     plan_task = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="apply_tasks"
+        "self", null=True, blank=True, on_delete=models.RESTRICT, related_name="apply_tasks"
     )
     code_version = models.ForeignKey(
         "workspaces.WorkspaceCodeVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
