@@ -1,0 +1,150 @@
+"""Platform overhead against bare Terraform.
+
+Runs the same terraform_data configuration (100 and 500 resources):
+  (a) bare — the terraform commands the platform itself needs for the same result, in a temp dir:
+      init + plan -out + show -json for a plan; init + apply <planfile> for an apply;
+  (b) through the platform end to end with a real django-q2 worker: enqueue → plan task done with its
+      summary and plan JSON stored; confirm → apply task done with the state version saved.
+Prints `BENCH <metric> <value>` lines. Uses DATABASE_URL when set (else the local SQLite file).
+
+    .venv/bin/python bench/overhead.py
+"""
+
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iacplatform.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+from executions.models import WorkspaceTask  # noqa: E402
+from executions.services import task_confirm, task_queue_run  # noqa: E402
+from workspaces.models import StateVersion, Workspace  # noqa: E402
+from workspaces.services import code_version_save  # noqa: E402
+
+Status = WorkspaceTask.Status
+
+
+def config(n: int) -> str:
+    return json.dumps({"resource": {"terraform_data": {f"r{i}": {"input": f"value-{i}"} for i in range(n)}}})
+
+
+def terraform(args, cwd):
+    env = {"PATH": os.environ["PATH"], "HOME": str(cwd), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
+           "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull}
+    result = subprocess.run([settings.TERRAFORM_BIN, *args], cwd=cwd, env=env, capture_output=True)
+    if result.returncode not in (0, 2):
+        raise SystemExit(f"terraform {args[0]} failed: {result.stderr.decode()[-2000:]}")
+    return result
+
+
+def bare(n: int) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = Path(tmp)
+        (cwd / "main.tf.json").write_text(config(n))
+        start = time.perf_counter()
+        terraform(["init", "-input=false", "-no-color"], cwd)
+        terraform(["plan", "-input=false", "-no-color", "-out=plan.tfplan", "-detailed-exitcode"], cwd)
+        terraform(["show", "-json", "plan.tfplan"], cwd)
+        plan_s = time.perf_counter() - start
+        shutil.rmtree(cwd / ".terraform", ignore_errors=True)
+        start = time.perf_counter()
+        terraform(["init", "-input=false", "-no-color"], cwd)
+        terraform(["apply", "-input=false", "-no-color", "plan.tfplan"], cwd)
+        apply_s = time.perf_counter() - start
+        return plan_s, apply_s
+
+
+def wait(task_id: int, statuses: set, timeout: float = 600) -> WorkspaceTask:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = WorkspaceTask.objects.defer("plan_file", "plan_json").get(pk=task_id)
+        if task.status in statuses:
+            return task
+        time.sleep(0.02)
+    raise SystemExit(f"task {task_id} did not finish in {timeout} s")
+
+
+def platform(n: int, tag: str) -> tuple[float, float]:
+    ws = Workspace.objects.create(name=f"bench-{tag}-{n}-{int(time.time())}")
+    try:
+        code_version_save(workspace=ws, code=config(n))
+        start = time.perf_counter()
+        plan = task_queue_run(workspace=ws, kind="plan_and_apply")
+        plan = wait(plan.pk, {Status.PLANNED, Status.FAILED})
+        plan_s = time.perf_counter() - start
+        if plan.status != Status.PLANNED or plan.change_summary.get("add") != n or not plan.plan_json:
+            raise SystemExit(f"plan did not complete as expected: {plan.status} {plan.error_message}")
+        start = time.perf_counter()
+        apply = task_confirm(task=plan)
+        apply = wait(apply.pk, {Status.APPLIED, Status.FAILED, Status.CANCELLED})
+        while not StateVersion.objects.filter(task=apply).exists():
+            time.sleep(0.02)
+        apply_s = time.perf_counter() - start
+        if apply.status != Status.APPLIED:
+            raise SystemExit(f"apply failed: {apply.error_message}")
+        return plan_s, apply_s
+    finally:
+        ws.delete()
+
+
+def queue_start_latency(samples: int = 10) -> float:
+    ws = Workspace.objects.create(name=f"bench-queue-{int(time.time())}")
+    try:
+        code_version_save(workspace=ws, code=config(1))
+        delays = []
+        for _ in range(samples):
+            queued = task_queue_run(workspace=ws, kind="plan")
+            task = wait(queued.pk, {Status.PLAN_FINISHED, Status.FAILED})
+            delays.append((task.started_at - task.queued_at).total_seconds())
+        return statistics.median(delays)
+    finally:
+        ws.delete()
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    env = {**os.environ, "IAC_WORKERS": "2", "SECRET_KEY": settings.SECRET_KEY,
+           "IAC_ENCRYPTION_KEY": settings.IAC_ENCRYPTION_KEY}
+    worker = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        time.sleep(2)
+        queue_start_latency(2)  # warm-up: the worker's first task pays its imports
+        for n in (100, 500):
+            bare_plan, bare_apply = bare(n)
+            plat_plan, plat_apply = platform(n, "run")
+            print(f"BENCH bare_plan_{n}_s {bare_plan:.3f}")
+            print(f"BENCH platform_plan_{n}_s {plat_plan:.3f}")
+            print(f"BENCH plan_ratio_{n} {plat_plan / bare_plan:.3f}")
+            print(f"BENCH bare_apply_{n}_s {bare_apply:.3f}")
+            print(f"BENCH platform_apply_{n}_s {plat_apply:.3f}")
+            if n == 500:
+                print(f"BENCH apply_ratio_{n} {plat_apply / bare_apply:.3f}")
+            sys.stdout.flush()
+        print(f"BENCH queue_start_median_s {queue_start_latency():.3f}")
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    main()
