@@ -54,13 +54,6 @@ class _Hunk:
     new: list = field(default_factory=list)
 
 
-def _split_lines(text: str) -> list[str]:
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
-
-
 def _hunks(old: str, new: str) -> list[_Hunk]:
     dmp = diff_match_patch()
     dmp.Diff_Timeout = 2.0  # seconds; a huge diff degrades to a coarser one, never hangs

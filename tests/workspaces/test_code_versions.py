@@ -151,3 +151,14 @@ def test_side_by_side_pairs_removed_and_added_lines():
         ("eq", "eq", "c", "eq", "c"),
     ]
     assert text_diff("same\n", "same\n").identical
+
+
+def test_side_by_side_and_api_rows_fold_long_unchanged_runs():
+    old = "".join(f"line {i}\n" for i in range(1, 21))
+    diff = text_diff(old, old.replace("line 10\n", "line ten\n"))
+    kinds = [row.kind for row in diff.split]
+    assert kinds == ["fold"] + ["eq"] * 3 + ["change"] + ["eq"] * 3 + ["fold"]
+    assert diff.split[0].count == 6 and diff.split[-1].count == 7
+    rows = diff.as_json()
+    assert rows[0] == {"kind": "fold", "old": 1, "new": 1, "count": 6}
+    assert {"kind": "ins", "old": None, "new": 10, "text": "line ten"} in rows
