@@ -142,11 +142,16 @@ def log_is_final(task: WorkspaceTask, page: LogPage, *, quiet_seconds: float = 3
 
 
 def last_log_stage(task: WorkspaceTask) -> str:
-    """The stage of the last real log chunk: where a failed or cancelled run stopped."""
-    return (
-        TaskLog.objects.filter(task=task).exclude(stage__in=["", LOG_COMPLETE_STAGE])
-        .order_by("-seq").values_list("stage", flat=True).first() or ""
-    )
+    """Where a failed or cancelled run stopped: the stage of its last real log chunk.
+
+    Terraform's partial state is saved after a failed or cancelled apply; that "saving
+    state" does not make the state save the failing step unless the save itself failed.
+    """
+    logs = TaskLog.objects.filter(task=task).exclude(stage__in=["", LOG_COMPLETE_STAGE]).order_by("-seq")
+    last = logs.values_list("stage", flat=True).first() or ""
+    if last == Stage.SAVING_STATE and task.error_category != "state_save":
+        return logs.exclude(stage=Stage.SAVING_STATE).values_list("stage", flat=True).first() or last
+    return last
 
 
 # --- stage progress ---------------------------------------------------------------------------
@@ -198,16 +203,17 @@ def _apply_stage_for(stage: str) -> str:
 
 
 def stage_progress(task: WorkspaceTask, *, apply_task: WorkspaceTask | None = None,
-                   failed_stage: str = "") -> list[Step]:
+                   failed_stage: str = "", state_saved: bool = False) -> list[Step]:
     """The run's progress, plan and apply together: preparing → … → saving state.
 
     ``task`` is the plan task (or the apply task, whose plan is then all done);
-    ``failed_stage`` is where a failed/cancelled task stopped (its last log stage).
+    ``failed_stage`` is where a failed/cancelled task stopped (its last log stage);
+    ``state_saved``: the apply stored a state version (also after a failure or cancel).
     """
     if task.task_type == WorkspaceTask.TaskType.APPLY:
         plan_steps = [Step(k, label, "done") for k, label in PLAN_STEPS]
         confirm = Step(Stage.AWAITING_CONFIRMATION, "Confirmation", "done")
-        return plan_steps + [confirm] + _apply_steps(task, failed_stage)
+        return plan_steps + [confirm] + _apply_steps(task, failed_stage, state_saved)
 
     speculative = task.is_speculative
     status = task.status
@@ -240,11 +246,11 @@ def stage_progress(task: WorkspaceTask, *, apply_task: WorkspaceTask | None = No
     elif status == Status.CONFIRMED:
         rest[0].state = "done"
         if apply_task is not None:
-            rest = [rest[0]] + _apply_steps(apply_task, "")
+            rest = [rest[0]] + _apply_steps(apply_task, "", False)
     return plan + rest
 
 
-def _apply_steps(task: WorkspaceTask, failed_stage: str) -> list[Step]:
+def _apply_steps(task: WorkspaceTask, failed_stage: str, state_saved: bool) -> list[Step]:
     steps = APPLY_STEPS[1:]
     status = task.status
     if status in (Status.PENDING, Status.QUEUED):
@@ -252,8 +258,11 @@ def _apply_steps(task: WorkspaceTask, failed_stage: str) -> list[Step]:
     if status == Status.RUNNING:
         return _walk(steps, current=_apply_stage_for(task.stage), end_state=None)
     if status in (Status.FAILED, Status.CANCELLED):
-        return _walk(steps, current=_apply_stage_for(failed_stage),
-                     end_state="failed" if status == Status.FAILED else "cancelled")
+        walked = _walk(steps, current=_apply_stage_for(failed_stage),
+                       end_state="failed" if status == Status.FAILED else "cancelled")
+        if state_saved and walked[-1].state == "skipped":
+            walked[-1].state = "done"  # whatever terraform wrote before it stopped was kept
+        return walked
     return [Step(k, label, "done") for k, label in steps]
 
 

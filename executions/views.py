@@ -83,12 +83,13 @@ def _run_context(request, workspace, task) -> dict:
     apply_task = task if is_apply else (apply_tasks[0] if apply_tasks else None)
     failed_stage = selectors.last_log_stage(task) if task.status in (Status.FAILED, Status.CANCELLED) else ""
     states = list(task.state_versions.all())
+    state_saved = bool(states)
     return {
         "workspace": workspace, "tab": "runs", "task": task, "is_apply": is_apply,
         "plan_task": plan_task, "apply_task": apply_task if not is_apply else None, "apply_tasks": apply_tasks,
         "plan": selectors.plan_view(plan_task.change_summary if plan_task else None),
         "steps": selectors.stage_progress(plan_task if not is_apply else task, apply_task=apply_task,
-                                          failed_stage=failed_stage),
+                                          failed_stage=failed_stage, state_saved=state_saved),
         "failed_stage": WorkspaceTask.Stage(failed_stage).label if failed_stage in WorkspaceTask.Stage.values else "",
         "state_version": states[0] if states else None,
         "can_confirm": task.status == Status.PLANNED and task.task_type == WorkspaceTask.TaskType.PLAN_AND_APPLY,

@@ -218,6 +218,30 @@ def test_failed_run_shows_the_error_and_where_it_stopped(auth_client, workspace)
     assert "cancel-button" not in html and "confirm-button" not in html
 
 
+def test_cancelled_apply_stopped_while_applying_even_if_its_partial_state_was_saved(auth_client, workspace):
+    plan = confirmable_plan(workspace)
+    WorkspaceTask.objects.filter(pk=plan.pk).update(status=Status.CONFIRMED, stage="done")
+    apply = make_task(workspace, Status.CANCELLED, task_type="apply", plan_task=plan, error_category="cancelled")
+    add_logs(apply, ("applying", "Interrupt received."), ("saving_state", "state saved"), ("complete", "Cancelled"))
+    StateVersion.objects.create(workspace=workspace, serial=2, lineage="l", checksum="c", content="{}", task=apply)
+    html = auth_client.get(url("run_detail", workspace, apply)).content.decode()
+    assert 'class="step step-cancelled" data-stage="applying"' in html
+    assert 'class="step step-done" data-stage="saving_state"' in html
+    assert "This run was cancelled." in html
+
+
+def test_apply_whose_state_save_failed_shows_it_at_saving_state(auth_client, workspace):
+    plan = confirmable_plan(workspace)
+    WorkspaceTask.objects.filter(pk=plan.pk).update(status=Status.CONFIRMED, stage="done")
+    apply = make_task(workspace, Status.FAILED, task_type="apply", plan_task=plan, error_category="state_save",
+                      error_message="state could not be saved; backup at /x")
+    add_logs(apply, ("applying", "Apply complete!"), ("saving_state", "attempt 5/5 failed"))
+    html = auth_client.get(url("run_detail", workspace, apply)).content.decode()
+    assert 'class="step step-done" data-stage="applying"' in html
+    assert 'class="step step-failed" data-stage="saving_state"' in html
+    assert "The run failed while saving state." in html and "backup at /x" in html
+
+
 def test_applied_run_links_its_plan_code_and_state(auth_client, workspace):
     plan = confirmable_plan(workspace)
     WorkspaceTask.objects.filter(pk=plan.pk).update(status=Status.CONFIRMED, stage="done",
