@@ -23,7 +23,7 @@ from workspaces.selectors import workspace_get
 HISTORY_PER_PAGE = 25
 RECENT_ON_CODE_PAGE = 5
 RESOURCES_PER_PAGE = 50
-CHANGES_PER_PAGE = 100
+CHANGES_PER_PAGE = 50
 VIEWS = ("unified", "split")
 
 
