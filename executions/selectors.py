@@ -4,6 +4,7 @@ Read-only; every function issues a bounded number of queries whatever the number
 """
 
 import json
+import re
 from dataclasses import dataclass
 
 from django.db.models import Count, Prefetch
@@ -86,12 +87,43 @@ def pending_confirmation(*, workspace) -> WorkspaceTask | None:
     return _tasks().filter(workspace=workspace, status=Status.PLANNED).order_by("created_at", "id").first()
 
 
+def queue_blocker(task: WorkspaceTask) -> WorkspaceTask | None:
+    """What a queued run waits for: the workspace's running run, or a plan awaiting confirmation."""
+    if task.status not in (Status.PENDING, Status.QUEUED):
+        return None
+    others = _tasks().filter(workspace_id=task.workspace_id).exclude(pk=task.pk)
+    statuses = [Status.RUNNING] if task.is_speculative else [Status.RUNNING, Status.PLANNED]
+    return others.filter(status__in=statuses).order_by("id").first()
+
+
 # --- logs -----------------------------------------------------------------------------------
 @dataclass
 class LogLine:
     number: int | None  # None for section headers and the final marker
     text: str
     kind: str = "line"  # line | section | marker
+    tone: str = ""  # add | change | destroy | error | warning | command: how the line is coloured
+
+
+# Terraform's -no-color output still says what a line is: "  + resource", "Error: …", "$ terraform …".
+TONES = [
+    (re.compile(r"^\s*(Error|│ Error):"), "error"),
+    (re.compile(r"^\s*(Warning|│ Warning):"), "warning"),
+    (re.compile(r"^\$ terraform "), "command"),
+    # plan lines are indented; init's "- web in modules/web" is not
+    (re.compile(r"^\s{2,}(-/\+|\+/-) "), "change"),
+    (re.compile(r"^\s{2,}\+ "), "add"),
+    (re.compile(r"^\s{2,}~ "), "change"),
+    (re.compile(r"^\s{2,}- "), "destroy"),
+    (re.compile(r"^(Apply complete!|Plan: |No changes\.)"), "summary"),
+]
+
+
+def line_tone(text: str) -> str:
+    for pattern, tone in TONES:
+        if pattern.match(text):
+            return tone
+    return ""
 
 
 @dataclass
@@ -124,7 +156,7 @@ def log_page(*, task: WorkspaceTask, after: int = 0, line: int = 0, stage: str =
             stage = chunk_stage
         for raw in text.split("\n"):
             number += 1
-            lines.append(LogLine(number, raw))
+            lines.append(LogLine(number, raw, tone=line_tone(raw)))
     return LogPage(lines=lines, last_seq=last_seq, last_line=number, last_stage=stage, complete=complete)
 
 

@@ -71,7 +71,8 @@ def run_new_view(request, name):
                 return redirect("run_detail", workspace.name, task.pk)
         else:
             status = 400
-    context = {"workspace": workspace, "tab": "runs", "form": form}
+    context = {"workspace": workspace, "tab": "runs", "form": form,
+               "pending": selectors.pending_confirmation(workspace=workspace)}
     return render_page(request, "executions/run_new.html", context, fragment="form", status=status)
 
 
@@ -95,6 +96,7 @@ def _run_context(request, workspace, task) -> dict:
         "can_confirm": task.status == Status.PLANNED and task.task_type == WorkspaceTask.TaskType.PLAN_AND_APPLY,
         "can_discard": task.status == Status.PLANNED,
         "can_cancel": task.status in selectors.ACTIVE and not task.cancel_requested,
+        "blocker": selectors.queue_blocker(task),
         "confirm_form": ConfirmForm(),
         "run_url": reverse("run_detail", args=[workspace.name, task.pk]),
         "logs_url": reverse("run_logs", args=[workspace.name, task.pk]),

@@ -448,3 +448,34 @@ def test_plan_then_confirm_through_the_pages_with_real_terraform(auth_client, wo
     html = auth_client.get(url("run_detail", workspace, apply)).content.decode()
     assert "the new state is" in html and reverse("state_version_detail", args=["demo", 1]) in html
     assert "Apply complete!" in html
+
+
+@pytest.mark.parametrize("text, tone", [
+    ("  # terraform_data.a will be created", ""),
+    ("  + resource \"terraform_data\" \"a\" {", "add"),
+    ("      ~ input = \"v1\" -> \"v2\"", "change"),
+    ("-/+ resource \"terraform_data\" \"a\" {", ""),
+    ("  -/+ resource \"terraform_data\" \"a\" {", "change"),
+    ("  - resource \"terraform_data\" \"old\" {", "destroy"),
+    ("- web in modules/web", ""),
+    ("Error: local-exec provisioner error", "error"),
+    ("│ Warning: Deprecated", "warning"),
+    ("$ terraform plan -input=false", "command"),
+    ("Apply complete! Resources: 2 added, 0 changed, 0 destroyed.", "summary"),
+])
+def test_log_lines_are_toned_like_terraform_colours_them(text, tone):
+    from executions.selectors import line_tone
+
+    assert line_tone(text) == tone
+
+
+def test_queued_run_says_what_it_waits_for(auth_client, workspace):
+    waiting = make_task(workspace, Status.PLANNED, stage="awaiting_confirmation")
+    queued = make_task(workspace, Status.QUEUED)
+    html = auth_client.get(url("run_detail", workspace, queued)).content.decode()
+    assert f"#{waiting.pk}</a> is waiting for confirmation; this run starts after it." in html
+    speculative = make_task(workspace, Status.QUEUED, task_type="plan")
+    html = auth_client.get(url("run_detail", workspace, speculative)).content.decode()
+    assert "Waiting for a worker to pick it up." in html
+    page = auth_client.get(url("run_new", workspace)).content.decode()
+    assert f"#{waiting.pk}</a> is waiting for confirmation" in page
