@@ -88,6 +88,8 @@ class WorkspaceTask(models.Model):
     context = models.JSONField(default=dict, blank=True)
     error_message = models.TextField(blank=True)
     error_category = models.CharField(max_length=32, blank=True)
+    # One line telling the operator what to do about the error (executions.errors).
+    error_hint = models.CharField(max_length=500, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     worker_host = models.CharField(max_length=255, blank=True)
     worker_pid = models.IntegerField(null=True, blank=True)
@@ -139,10 +141,22 @@ class WorkspaceTask(models.Model):
     def is_speculative(self) -> bool:
         return self.task_type == self.TaskType.PLAN
 
+    @property
+    def error_info(self) -> dict | None:
+        """Category, label, retryable flag and hint of the error, for pages and the API."""
+        from executions.errors import category_info
+
+        info = category_info(self.error_category)
+        if info is None:
+            return None
+        return {"category": info.key, "label": info.label, "retryable": info.retryable,
+                "hint": self.error_hint or info.hint}
+
     def can_transition(self, new_status: str) -> bool:
         return new_status in self.TRANSITIONS.get(self.status, set())
 
-    def transition(self, new_status: str, *, error: str = "", category: str = "", save: bool = True) -> None:
+    def transition(self, new_status: str, *, error: str = "", category: str = "", hint: str = "",
+                   save: bool = True) -> None:
         """The one place a status changes: refuses illegal moves, stamps times."""
         if not self.can_transition(new_status):
             raise IllegalTransition(f"task #{self.pk} cannot go from {self.status} to {new_status}")
@@ -165,6 +179,8 @@ class WorkspaceTask(models.Model):
             self.error_message = error
         if category:
             self.error_category = category
+        if hint:
+            self.error_hint = hint[:500]
         if save:
             self.save()
 

@@ -39,6 +39,10 @@ class Workspace(models.Model):
         help_text="Pin, e.g. 1.15 or 1.15.5. Runs refuse a binary of another version.",
     )
     auto_apply = models.BooleanField(default=False)
+    # Per-stage terraform timeouts in seconds overriding IAC_TIMEOUT_INIT/PLAN/APPLY,
+    # e.g. {"apply": 7200}; stages not listed use the setting.
+    timeouts = models.JSONField(default=dict, blank=True,
+                                help_text='Seconds per stage, e.g. {"init": 300, "plan": 1800, "apply": 7200}.')
     current_code_version = models.ForeignKey(
         "WorkspaceCodeVersion",
         null=True,
@@ -78,9 +82,20 @@ class Workspace(models.Model):
     def __str__(self):
         return self.name
 
+    TIMEOUT_STAGES = ("init", "plan", "apply")
+
     def clean(self):
         if self.terraform_version and not VERSION_PIN.match(self.terraform_version):
             raise ValidationError({"terraform_version": "Use a version like 1.15 or 1.15.5."})
+        timeouts = self.timeouts or {}
+        if not isinstance(timeouts, dict):
+            raise ValidationError({"timeouts": 'Use an object of seconds per stage, e.g. {"apply": 7200}.'})
+        for stage, seconds in timeouts.items():
+            if stage not in self.TIMEOUT_STAGES:
+                raise ValidationError({"timeouts": f"Unknown stage {stage!r}: use {', '.join(self.TIMEOUT_STAGES)}."})
+            if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds <= 7 * 86400:
+                raise ValidationError({"timeouts": f"The {stage} timeout must be a whole number of seconds "
+                                                   f"between 1 and 604800."})
 
 
 class Variable(models.Model):
