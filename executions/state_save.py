@@ -53,7 +53,8 @@ def save_state(*, task, content: str, log=None, source: str = "apply"):
     for attempt in range(1, attempts + 1):
         try:
             version = workspace_services.state_version_create(
-                workspace=workspace, content=content, task=task, user=task.created_by, source=source
+                workspace=workspace, content=content, task=task, user=task.created_by, source=source,
+                sequential=True,
             )
             if log is not None:
                 log.info(f"[platform] state saved as serial {version.serial} ({version.resource_count} resources)")
@@ -102,7 +103,8 @@ def state_restore_from_backup(*, workspace: Workspace, backup_path: str | None =
     content = path.read_text()
     try:
         version = workspace_services.state_version_create(
-            workspace=workspace, content=content, user=user, source="backup_restore", force=force
+            workspace=workspace, content=content, user=user, source="backup_restore", force=force,
+            sequential=True,
         )
     except DomainError as exc:
         raise Conflict(f"Backup {path.name} was not restored: {exc.message}") from None

@@ -143,41 +143,54 @@ def latest_state(workspace: Workspace) -> StateVersion | None:
 
 
 def state_version_create(*, workspace: Workspace, content: str, task=None, user=None, source: str = "apply",
-                         force: bool = False, renumber: bool = False) -> StateVersion:
+                         force: bool = False, renumber: bool = False, sequential: bool = False) -> StateVersion:
     """Store a state as a new version.
 
-    A lower or equal serial, or another lineage, is refused unless ``force``. With
-    ``renumber`` the stored serial becomes current + 1 (rollback, restore): the content is
-    rewritten with that serial so the next terraform run continues from it.
+    - default (upload): a serial not newer than the current one, or another lineage, is
+      refused unless ``force`` (a forced state still gets the next serial);
+    - ``renumber`` (rollback): older content comes back as current + 1, same lineage;
+    - ``sequential`` (what an apply wrote): the lineage must match and the serial must not
+      have gone backwards; the version is numbered current + 1 (1 for the first state), so
+      state version N has serial N. The content is rewritten with that serial, which the
+      next terraform run continues from.
     """
     data = parse_state(content)
     with transaction.atomic():
         Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
         current = latest_state(workspace)
-        if renumber and current is not None:
-            data["serial"] = current.serial + 1
-            if not force:
-                data["lineage"] = current.lineage
-            content = json.dumps(data, indent=2)
-        if current is not None and not force:
-            if data["lineage"] != current.lineage:
+        if current is not None and not force and data["lineage"] != current.lineage and not renumber:
+            raise Conflict(
+                f"Lineage {data['lineage']} differs from the workspace's state lineage {current.lineage}: "
+                "this state belongs to another workspace or was re-initialised. Force it to replace the history."
+            )
+        if sequential:
+            if current is not None and not force and data["serial"] < current.serial:
                 raise Conflict(
-                    f"Lineage {data['lineage']} differs from the workspace's state lineage {current.lineage}: "
-                    "this state belongs to another workspace or was re-initialised. Force it to replace the history."
+                    f"Serial went backwards: terraform wrote serial {data['serial']}, the workspace is at "
+                    f"{current.serial}."
                 )
-            if data["serial"] <= current.serial:
+            serial = current.serial + 1 if current is not None else 1
+        elif renumber:
+            serial = current.serial + 1 if current is not None else max(data["serial"], 1)
+            if current is not None and not force:
+                data["lineage"] = current.lineage
+        else:
+            if current is not None and not force and data["serial"] <= current.serial:
                 raise Conflict(
                     f"Serial {data['serial']} is not newer than the current serial {current.serial}. "
                     "Force it to store it anyway (it gets the next serial)."
                 )
-        if current is not None and data["serial"] <= current.serial:
-            data["serial"] = current.serial + 1
-            content = json.dumps(data, indent=2)
+            serial = data["serial"]
+            if current is not None and serial <= current.serial:
+                serial = current.serial + 1
+        if serial != data["serial"] or (renumber and current is not None):
+            data["serial"] = serial
+            content = json.dumps(data, indent=2) + "\n"
         raw = content.encode() if isinstance(content, str) else content
         try:
             return StateVersion.objects.create(
                 workspace=workspace,
-                serial=data["serial"],
+                serial=serial,
                 lineage=data["lineage"],
                 checksum=hashlib.sha256(raw).hexdigest(),
                 md5=hashlib.md5(raw).hexdigest(),
@@ -192,7 +205,7 @@ def state_version_create(*, workspace: Workspace, content: str, task=None, user=
                 source=source,
             )
         except IntegrityError:
-            raise Conflict(f"State serial {data['serial']} already exists for this workspace.") from None
+            raise Conflict(f"State serial {serial} already exists for this workspace.") from None
 
 
 def new_lineage() -> str:

@@ -61,3 +61,37 @@ def test_task_transitions_refuse_illegal_moves(workspace):
     task.refresh_from_db()
     assert task.status == "failed" and task.error_message == "boom" and task.finished_at >= task.started_at
     assert task.is_terminal and task.stage == "done"
+
+
+def _state(serial, lineage="lin-1", resources=()):
+    import json
+
+    return json.dumps({"version": 4, "terraform_version": "1.15.5", "serial": serial, "lineage": lineage,
+                       "outputs": {"pw": {"value": "x", "type": "string", "sensitive": True}},
+                       "resources": list(resources)})
+
+
+def test_state_versions_sequential_numbering_and_checks(workspace):
+    import json
+
+    from iacplatform.errors import Conflict
+    from workspaces.services import InvalidState, state_version_create
+
+    first = state_version_create(workspace=workspace, content=_state(4), sequential=True)
+    assert first.serial == 1 and json.loads(first.content)["serial"] == 1
+    assert first.outputs["pw"]["value"] == "(sensitive)"
+    second = state_version_create(workspace=workspace, content=_state(3), sequential=True)
+    assert second.serial == 2
+    with pytest.raises(Conflict, match="went backwards"):
+        state_version_create(workspace=workspace, content=_state(1), sequential=True)
+    with pytest.raises(Conflict, match="Lineage"):
+        state_version_create(workspace=workspace, content=_state(9, lineage="other"), sequential=True)
+    with pytest.raises(Conflict, match="not newer"):
+        state_version_create(workspace=workspace, content=_state(2))
+    forced = state_version_create(workspace=workspace, content=_state(1, lineage="other"), force=True)
+    assert forced.serial == 3 and forced.lineage == "other"
+    for bad, message in (("nope", "not valid JSON"), ("[]", "JSON object"), ('{"version": 3}', "format version"),
+                         ('{"version": 4, "serial": -1}', "serial"), ('{"version": 4, "serial": 1}', "lineage")):
+        with pytest.raises(InvalidState, match=message):
+            state_version_create(workspace=workspace, content=bad)
+    assert workspace.state_versions.count() == 3
