@@ -21,7 +21,11 @@ they came from, or raises ``ImportParseError`` naming every file, line and colum
 """
 
 import json
+import multiprocessing
+import os
 import re
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -169,7 +173,73 @@ def _parse_json(name: str, text: str) -> list[Block]:
         raise ImportParseError(exc.message, errors={name: [exc.message]}) from None
 
 
+# python-hcl2 needs ~2-4 s per 1,000 blocks in one process. A big file is cut between its
+# top-level blocks and the pieces are parsed on every core. A cut in the wrong place (inside a
+# heredoc or a comment) always leaves a piece that does not parse, and then the whole file is
+# parsed in one go instead, so the result (and any error's line and column) never depends on it.
+PARALLEL_MIN_BYTES = 64 * 1024
+TOP_LEVEL_START = re.compile(r"^(resource|data|module|variable|output|locals|provider|terraform|moved|import|"
+                             r"removed|check)\b")
+
+
+def _split_top_level(text: str, pieces: int) -> list[tuple[int, str]]:
+    """[(first line number - 1, text)] cut where a line "}" is followed by a top-level block."""
+    lines = text.split("\n")
+    cuts = [0]
+    target = len(text) / pieces
+    size = 0
+    for i, line in enumerate(lines):
+        size += len(line) + 1
+        if size >= target * len(cuts) and line == "}" and i + 1 < len(lines):
+            nxt = i + 1
+            while nxt < len(lines) and not lines[nxt].strip():
+                nxt += 1
+            if nxt < len(lines) and TOP_LEVEL_START.match(lines[nxt]) and len(cuts) < pieces:
+                cuts.append(i + 1)
+    cuts.append(len(lines))
+    return [(start, "\n".join(lines[start:end])) for start, end in zip(cuts, cuts[1:]) if start < end]
+
+
+def _parse_piece(args):
+    name, offset, piece = args
+    warnings: list[str] = []
+    blocks = _parse_hcl_here(name, piece, warnings=warnings, line_offset=offset)
+    return blocks, warnings
+
+
+def _parse_workers() -> int:
+    """Processes for one big file: settings.IAC_IMPORT_PARSE_PROCESSES if set (1 turns it off), else the cores."""
+    from django.conf import settings
+
+    configured = getattr(settings, "IAC_IMPORT_PARSE_PROCESSES", None)
+    return max(1, int(configured)) if configured else (os.cpu_count() or 1)
+
+
 def _parse_hcl(name: str, text: str, *, warnings: list | None = None) -> list[Block]:
+    workers = _parse_workers()
+    if len(text) >= PARALLEL_MIN_BYTES and workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        pieces = _split_top_level(text, workers)
+        if len(pieces) > 1:
+            import hcl2.parser
+
+            hcl2.parser.parser()  # load the grammar once, before forking
+            try:
+                with ProcessPoolExecutor(max_workers=len(pieces),
+                                         mp_context=multiprocessing.get_context("fork")) as pool:
+                    results = list(pool.map(_parse_piece, [(name, offset, piece) for offset, piece in pieces]))
+            except (ImportParseError, BrokenProcessPool, OSError):
+                pass  # parse the whole file in one go: exact errors, no dependence on the cut
+            else:
+                blocks = []
+                for piece_blocks, piece_warnings in results:
+                    blocks.extend(piece_blocks)
+                    if warnings is not None:
+                        warnings.extend(piece_warnings)
+                return blocks
+    return _parse_hcl_here(name, text, warnings=warnings)
+
+
+def _parse_hcl_here(name: str, text: str, *, warnings: list | None = None, line_offset: int = 0) -> list[Block]:
     import hcl2
     from hcl2.rules.base import AttributeRule, BlockRule
     from lark.exceptions import LarkError
@@ -196,7 +266,7 @@ def _parse_hcl(name: str, text: str, *, warnings: list | None = None) -> list[Bl
         if not isinstance(child, BlockRule):
             continue
         try:
-            blocks.append(_hcl_block(name, child, line, end_line, lines, warnings))
+            blocks.append(_hcl_block(name, child, line, end_line, lines, warnings, line_offset))
         except (ImportParseError, InvalidCode) as exc:
             problems.append(exc.message)
         except Exception as exc:  # python-hcl2 serialization refusing the block
@@ -220,13 +290,13 @@ def _describe_lark_error(exc) -> str:
     return f"line {line}, column {column}: {what}{hint}"
 
 
-def _hcl_block(name, block_rule, line, end_line, lines, warnings) -> Block:
+def _hcl_block(name, block_rule, line, end_line, lines, warnings, offset: int = 0) -> Block:
     from hcl2.rules.base import BlockRule
     from hcl2.utils import SerializationOptions
 
     options = SerializationOptions(with_comments=False, strip_string_quotes=True, preserve_heredocs=True)
     keyword, *labels = [str(label.serialize(options)) for label in block_rule.labels]
-    where = f"{name}, line {line}"
+    where = f"{name}, line {line + offset}"
     if keyword not in LABEL_COUNTS:
         raise ImportParseError(f"{where}: unsupported block type {keyword!r}.")
     if len(labels) != LABEL_COUNTS[keyword]:
@@ -259,8 +329,8 @@ def _hcl_block(name, block_rule, line, end_line, lines, warnings) -> Block:
             if warnings is not None:
                 warnings.append(f"{where}: the {kind!r} block was left out: the platform keeps the state itself.")
         source = [text for text in source if text is not None]
-    return Block(file=name, line=line, end_line=end_line, keyword=keyword, labels=tuple(labels), body=body,
-                 text="\n".join(source), attribute_texts=attribute_texts)
+    return Block(file=name, line=line + offset, end_line=end_line + offset, keyword=keyword, labels=tuple(labels),
+                 body=body, text="\n".join(source), attribute_texts=attribute_texts)
 
 
 def _refuse_duplicates(blocks: list[Block]) -> None:
