@@ -162,16 +162,42 @@ def provider_document(workspace: Workspace, code_version: WorkspaceCodeVersion |
     return doc
 
 
+def mirrored_providers(mirror: Path) -> list[str]:
+    """Provider addresses (hostname/namespace/type) a filesystem mirror holds."""
+    found = []
+    try:
+        for host in sorted(p for p in mirror.iterdir() if p.is_dir()):
+            for namespace in sorted(p for p in host.iterdir() if p.is_dir()):
+                found += [f"{host.name}/{namespace.name}/{kind.name}"
+                          for kind in sorted(p for p in namespace.iterdir() if p.is_dir())]
+    except OSError:
+        return []
+    return found
+
+
 def cli_config(workdir: Path) -> Path:
-    """A CLI config of our own (TF_CLI_CONFIG_FILE): plugin cache and an optional mirror."""
+    """A CLI config of our own (TF_CLI_CONFIG_FILE): plugin cache and an optional mirror.
+
+    Providers the mirror holds come only from it: with ``direct {}`` also allowed for them,
+    terraform asks the registry for their versions too and fails where it is unreachable —
+    the very machines a mirror is for.
+    """
     cache = Path(settings.IAC_PLUGIN_CACHE_DIR)
     cache.mkdir(parents=True, exist_ok=True)
     lines = [f"plugin_cache_dir = {hcl_string(str(cache))}", "disable_checkpoint = true"]
     if settings.IAC_PROVIDER_MIRROR:
+        mirror = settings.IAC_PROVIDER_MIRROR
+        providers = "[" + ", ".join(hcl_string(p) for p in mirrored_providers(Path(mirror))) + "]"
+        mirrored = providers != "[]"
         lines += [
             "provider_installation {",
-            f"  filesystem_mirror {{\n    path = {hcl_string(settings.IAC_PROVIDER_MIRROR)}\n  }}",
-            "  direct {}",
+            "  filesystem_mirror {",
+            f"    path = {hcl_string(str(mirror))}",
+            *([f"    include = {providers}"] if mirrored else []),
+            "  }",
+            "  direct {",
+            *([f"    exclude = {providers}"] if mirrored else []),
+            "  }",
             "}",
         ]
     path = workdir / ".terraformrc"

@@ -1,12 +1,17 @@
 """The plan and apply pipelines a worker runs for a claimed task.
 
-plan:  preparing → init → planning → saving plan → (awaiting confirmation | done)
-apply: preparing (staleness) → init → applying → saving state → done
+plan:  preparing (pre-execution checks) → init → planning → saving plan → (awaiting confirmation | done)
+apply: preparing (pre-execution checks, staleness) → init → applying → saving state (validation) → done
+
+``init`` and ``plan`` are retried on transient errors (``executions.errors``: network,
+throttling, state lock) with exponential backoff and jitter; an apply never is. Every
+failure ends with a category and a hint for the operator.
 """
 
 import fcntl
 import json
 import logging
+import random
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,29 +19,54 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from executions import runner
+from executions import checks, errors, runner
 from executions.config import ConfigError, WorkDir, prepare_workdir, remove_workdir, write_file
 from executions.logs import LogWriter
 from executions.models import WorkspaceTask
+from executions.notifications import notify_emergency
 from executions.plan_summary import summarize_plan
-from executions.state_save import StateSaveFailed, save_state
+from executions.state_save import StateSaveFailed, save_state, write_backup
 from iacplatform.errors import DomainError
 from workspaces.crypto import decrypt_bytes, encrypt_bytes
 from workspaces.models import sha256_hex
-from workspaces.services import mask_outputs, parse_state, variables_checksum
+from workspaces.services import mask_outputs, parse_state, variables_checksum, workspace_lock
 
 logger = logging.getLogger("executions.pipeline")
 Status = WorkspaceTask.Status
 Stage = WorkspaceTask.Stage
 PLAN_SAVE_ATTEMPTS = 3
+RETRY_JITTER = 0.25  # each wait is base × 2^(n-1) × (1 + up to 25 %): jittered, yet always growing
+RETRY_MAX_WAIT = 300
+# Leave the worker this much of django-q's own timeout, so that our graceful timeout fires
+# before django-q kills the worker (and orphans terraform).
+RUN_BUDGET_MARGIN = 60
 
 
 class StepFailed(Exception):
-    def __init__(self, message: str, *, category: str = "", exit_code: int | None = None, cancelled=False,
-                 timed_out=False):
+    def __init__(self, message: str, *, category: str = "", hint: str = "", exit_code: int | None = None,
+                 cancelled=False, timed_out=False):
         super().__init__(message)
-        self.message, self.category, self.exit_code = message, category, exit_code
+        self.message, self.category, self.hint, self.exit_code = message, category, hint, exit_code
         self.cancelled, self.timed_out = cancelled, timed_out
+
+    @property
+    def retryable(self) -> bool:
+        info = errors.CATEGORIES.get(self.category)
+        return bool(info and info.retryable)
+
+
+def retry_wait(attempt: int) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (1-based)."""
+    base = float(settings.IAC_RETRY_BASE_SECONDS) * 2 ** (attempt - 1)
+    return min(base * (1 + random.uniform(0, RETRY_JITTER)), RETRY_MAX_WAIT)
+
+
+def stage_timeout(workspace, stage: str) -> int:
+    """A stage's timeout: the workspace's override, else IAC_TIMEOUT_<STAGE>."""
+    override = (workspace.timeouts or {}).get(stage) if isinstance(workspace.timeouts, dict) else None
+    if isinstance(override, int) and not isinstance(override, bool) and override > 0:
+        return override
+    return int(getattr(settings, f"IAC_TIMEOUT_{stage.upper()}", settings.IAC_TASK_TIMEOUT))
 
 
 @contextmanager
@@ -60,6 +90,8 @@ class TaskRun:
         self.workdir: WorkDir | None = None
         self.log = LogWriter(task)
         self.last_heartbeat = 0.0
+        self.started = time.monotonic()
+        self.pgids: list[int] = []  # every terraform process group this run started
 
     # -- helpers --------------------------------------------------------------------------
     def stage(self, stage: str) -> None:
@@ -74,19 +106,83 @@ class TaskRun:
             WorkspaceTask.objects.filter(pk=self.task.pk).update(**fields)
         return WorkspaceTask.objects.filter(pk=self.task.pk, cancel_requested=True).exists()
 
+    def remaining_budget(self) -> float | None:
+        """Seconds left before django-q's own timeout would kill this worker (None: no limit)."""
+        limit = (getattr(settings, "Q_CLUSTER", None) or {}).get("timeout")
+        if not limit:
+            return None
+        return limit - RUN_BUDGET_MARGIN - (time.monotonic() - self.started)
+
+    def timeout_for(self, stage: str) -> int:
+        timeout = stage_timeout(self.task.workspace, stage)
+        budget = self.remaining_budget()
+        if budget is not None and budget < timeout:
+            if budget < 1:
+                raise StepFailed(f"The run used up its time budget before terraform {stage} could start.",
+                                 category="timeout",
+                                 hint="Raise the worker's timeout (IAC_TASK_TIMEOUT, Q_CLUSTER) or lower the "
+                                      "stage timeouts and retries.", timed_out=True)
+            timeout = int(budget)
+        return timeout
+
+    def _started(self, pgid: int) -> None:
+        self.pgids.append(pgid)
+        checks.record_run_process(workspace_id=self.task.workspace_id, task_id=self.task.pk, pgid=pgid,
+                                  workdir=self.workdir.path)
+
     def terraform(self, args: list[str], *, ok=(0,), what: str) -> runner.RunResult:
-        result = runner.run(args, cwd=self.workdir.path, env=self.workdir.env, log=self.log,
-                            timeout=settings.IAC_TASK_TIMEOUT, should_cancel=self.should_cancel)
-        if result.cancelled:
-            raise StepFailed(f"Cancelled during {what}.", category="cancelled", exit_code=result.exit_code,
-                             cancelled=True)
-        if result.timed_out:
-            raise StepFailed(f"terraform {what} timed out after {settings.IAC_TASK_TIMEOUT} s.", category="timeout",
-                             exit_code=result.exit_code, timed_out=True)
-        if result.exit_code not in ok:
-            raise StepFailed(f"terraform {what} failed (exit code {result.exit_code}).",
-                             exit_code=result.exit_code)
+        """One attempt of ``terraform <args>``; a failure is classified into a StepFailed."""
+        timeout = self.timeout_for(what)
+        result = runner.run(args, cwd=self.workdir.path, env=self.workdir.env, log=self.log, timeout=timeout,
+                            should_cancel=self.should_cancel, on_start=self._started)
+        if result.cancelled or result.timed_out or result.exit_code not in ok:
+            found = errors.classify(result.output_tail, result.exit_code, timed_out=result.timed_out,
+                                    cancelled=result.cancelled, what=what, timeout=timeout)
+            if result.cancelled:
+                message = f"Cancelled during {what}."
+            elif result.timed_out:
+                message = f"terraform {what} timed out after {timeout} s."
+            else:
+                message = f"terraform {what} failed (exit code {result.exit_code})." + (
+                    f" Error: {found.summary}" if found.summary else "")
+            raise StepFailed(message, category=found.category, hint=found.hint, exit_code=result.exit_code,
+                             cancelled=result.cancelled, timed_out=result.timed_out)
         return result
+
+    def attempts(self, run_once, *, what: str, retry: bool):
+        """Run ``run_once()`` up to IAC_RETRY_ATTEMPTS times while it fails with a retryable error."""
+        attempts = max(1, int(settings.IAC_RETRY_ATTEMPTS)) if retry else 1
+        for attempt in range(1, attempts + 1):
+            note = "" if retry else " (an apply is never retried automatically)"
+            self.log.info(f"[platform] terraform {what}: attempt {attempt}/{attempts}{note}")
+            try:
+                return run_once()
+            except StepFailed as exc:
+                if not retry or not exc.retryable or attempt == attempts:
+                    if retry and exc.retryable:
+                        self.log.info(f"[platform] terraform {what} failed ({exc.category}) on all {attempts} "
+                                      f"attempts: giving up")
+                    raise
+                wait = retry_wait(attempt)
+                budget = self.remaining_budget()
+                if budget is not None and budget - wait < 1:
+                    self.log.info(f"[platform] terraform {what} failed ({exc.category}); no time left to retry")
+                    raise
+                self.log.info(f"[platform] terraform {what} failed ({exc.category}, transient): retrying in "
+                              f"{wait:.2f} s")
+                self.wait(wait, what=what)
+
+    def wait(self, seconds: float, *, what: str) -> None:
+        """Sleep between attempts, still heart-beating and honouring a cancel."""
+        deadline = time.monotonic() + seconds
+        next_check = 0.0
+        while (left := deadline - time.monotonic()) > 0:
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + 1
+                if self.should_cancel():
+                    raise StepFailed(f"Cancelled while waiting to retry {what}.", category="cancelled",
+                                     cancelled=True)
+            time.sleep(min(left, 0.2))
 
     def prepare(self, code_version) -> None:
         self.stage(Stage.PREPARING)
@@ -99,15 +195,26 @@ class TaskRun:
         self.stage(Stage.INIT)
         if lock_file:
             write_file(self.workdir.lock_file, lock_file, mode=0o644)
-        with plugin_cache_lock():
-            self.terraform(["init", "-input=false", "-no-color"], what="init")
 
-    def finish(self, status: str, *, error: str = "", category: str = "", exit_code=None) -> None:
+        def once():
+            with plugin_cache_lock():
+                return self.terraform(["init", "-input=false", "-no-color"], what="init")
+
+        self.attempts(once, what="init", retry=True)
+
+    def finish(self, status: str, *, error: str = "", category: str = "", hint: str = "", exit_code=None) -> None:
         task = WorkspaceTask.objects.get(pk=self.task.pk)
         if exit_code is not None:
             task.exit_code = exit_code
-        task.transition(status, error=error, category=category)
+        if category and not hint:
+            info = errors.category_info(category)
+            hint = info.hint if info else ""
+        task.transition(status, error=error, category=category, hint=hint)
         self.task = task
+        if category:
+            info = errors.category_info(category)
+            self.log.info(f"[platform] error category: {info.label} ({'transient' if info.retryable else 'permanent'})"
+                          + (f" — {hint}" if hint else ""))
         self.log.complete(f"Run finished: {task.get_status_display()}" + (f" — {error}" if error else ""))
 
     # -- plan -------------------------------------------------------------------------------
@@ -130,7 +237,7 @@ class TaskRun:
         args = ["plan", "-input=false", "-no-color", "-out=plan.tfplan", "-detailed-exitcode",
                 "-var-file=variables.tfvars"]
         args += [f"-target={target}" for target in task.targets]
-        result = self.terraform(args, ok=(0, 2), what="plan")
+        result = self.attempts(lambda: self.terraform(args, ok=(0, 2), what="plan"), what="plan", retry=True)
         has_changes = result.exit_code == 2
         self.stage(Stage.SAVING_PLAN)
         self.save_plan_artifacts(has_changes)
@@ -146,7 +253,7 @@ class TaskRun:
     def save_plan_artifacts(self, has_changes: bool) -> None:
         """Plan file, lock file, plan JSON and summary; 3 attempts, never fails the run."""
         show = runner.capture(["show", "-json", "plan.tfplan"], cwd=self.workdir.path, env=self.workdir.env,
-                              timeout=settings.IAC_TASK_TIMEOUT)
+                              timeout=self.timeout_for("plan"))
         if show.returncode != 0:
             self.log.info(f"[platform] terraform show -json failed: {show.stderr.decode(errors='replace')[:500]}")
             plan_doc = {}
@@ -185,59 +292,113 @@ class TaskRun:
 
     # -- apply ------------------------------------------------------------------------------
     def apply(self) -> None:
-        from executions.services import plan_staleness
-
         task = self.task
         plan = task.plan_task
-        self.stage(Stage.PREPARING)
-        reason = plan_staleness(plan)
-        if reason:
-            raise StepFailed(f"The plan is stale: {reason}. Plan again.", category="stale_plan")
-        if not plan.plan_file:
-            raise StepFailed("The plan file of the approved plan is missing; plan again.", category="stale_plan")
         self.prepare(plan.code_version)
         write_file(self.workdir.plan_file, decrypt_bytes(plan.plan_file))
         self.init(lock_file=plan.lock_file)
         self.stage(Stage.APPLYING)
         failure: StepFailed | None = None
         try:
-            self.terraform(["apply", "-input=false", "-no-color", "plan.tfplan"], what="apply")
+            self.attempts(lambda: self.terraform(["apply", "-input=false", "-no-color", "plan.tfplan"], what="apply"),
+                          what="apply", retry=False)
         except StepFailed as exc:
             failure = exc
         # Whatever terraform wrote is real state — after a failure or a cancel too.
         self.stage(Stage.SAVING_STATE)
-        self.collect_state()
+        try:
+            expected_outputs = self.collect_state(succeeded=failure is None)
+        except StepFailed as state_failure:
+            if failure is None:
+                raise
+            failure.message = f"{failure.message} {state_failure.message}"
+            raise failure from None
         if failure is not None:
             raise failure
+        self.validate_after_apply(expected_outputs)
         self.finish(Status.APPLIED, exit_code=0)
 
-    def collect_state(self) -> None:
+    def collect_state(self, *, succeeded: bool) -> dict | None:
+        """Validate and save the state terraform wrote; return its (masked) outputs when saved.
+
+        A state that cannot follow the stored one (unparsable, serial backwards, another
+        lineage) is not stored: it goes to a backup file, the workspace is locked, and the
+        run fails as a state conflict — nothing is lost, nothing is silently overwritten.
+        """
         path = self.workdir.state_file
         if not path.exists():
             self.log.info("[platform] terraform wrote no state")
-            return
+            if succeeded:
+                raise StepFailed("The apply reported success but terraform wrote no state file.",
+                                 category="internal")
+            return None
         content = path.read_text()
         if self.workdir.state_checksum and sha256_hex(content) == self.workdir.state_checksum:
             self.log.info("[platform] state unchanged")
-            return
-        version = save_state(task=self.task, content=content, log=self.log)
+            return None
+        problem = checks.state_problem(content, start_serial=self.workdir.state_serial,
+                                       start_lineage=self.workdir.state_lineage)
+        if problem is not None:
+            self.keep_rejected_state(content, problem.message)
+        save_state(task=self.task, content=content, log=self.log)
         outputs = mask_outputs(parse_state(content).get("outputs", {}))
         WorkspaceTask.objects.filter(pk=self.task.pk).update(outputs=outputs)
         self.task.outputs = outputs
-        return version
+        return outputs
+
+    def keep_rejected_state(self, content: str, problem: str) -> None:
+        workspace = self.task.workspace
+        backup = write_backup(workspace, self.task, content)
+        reason = (f"The state written by run #{self.task.pk} failed validation: {problem}. It was not stored; "
+                  f"it is kept in the backup file {backup}. Check it, then restore it with "
+                  f"`manage.py retry_state_save {workspace.name} --backup {backup} --force` or discard it.")
+        workspace_lock(workspace=workspace, reason=reason)
+        notify_emergency(f"State of workspace {workspace.name} failed validation", reason, workspace=workspace,
+                         task=self.task)
+        self.log.info(f"[platform] {reason}")
+        raise StepFailed(reason, category="state_conflict",
+                         hint=f"The state terraform wrote conflicts with the stored one ({problem}): compare the "
+                              f"backup with the latest state version before restoring it; the workspace stays "
+                              f"locked until then.")
+
+    def validate_after_apply(self, expected_outputs: dict | None) -> None:
+        """A successful apply must leave no lock and no process behind, and its outputs recorded."""
+        problems = checks.leftovers_after_run(workdir=self.workdir.path, pgids=self.pgids)
+        if expected_outputs is not None:
+            outputs = checks.outputs_problem(self.task, expected_outputs)
+            if outputs:
+                problems.append(outputs)
+        if not problems:
+            self.log.info("[platform] post-execution validation passed: state valid and saved, outputs recorded, "
+                          "no lock file or process left")
+            return
+        backup = ""
+        if self.workdir.state_file.exists():
+            backup = str(write_backup(self.task.workspace, self.task, self.workdir.state_file.read_text()))
+        message = ("The apply reported success but failed validation: " + "; ".join(problems) + "."
+                   + (f" Its state is kept as a backup in {backup}." if backup else ""))
+        self.log.info(f"[platform] {message}")
+        raise StepFailed(message, category="internal",
+                         hint="Terraform did not end cleanly: check the resources and the latest state version "
+                              "before the next run.")
 
     # -- entry --------------------------------------------------------------------------------
     def execute(self) -> None:
         failed = True
         try:
+            checks.run_prechecks(self.task, log=self.log)
             if self.task.task_type == WorkspaceTask.TaskType.APPLY:
                 self.apply()
             else:
                 self.plan()
             failed = False
+        except checks.CheckFailed as exc:
+            self.log.info(f"[platform] pre-execution check failed ({exc.check}): {exc.message} Nothing was run.")
+            self.finish(Status.FAILED, error=exc.message, category=exc.category, hint=exc.hint)
         except StepFailed as exc:
             status = Status.CANCELLED if exc.cancelled else Status.FAILED
-            self.finish(status, error=exc.message, category=exc.category or "terraform", exit_code=exc.exit_code)
+            self.finish(status, error=exc.message, category=exc.category or "unknown", hint=exc.hint,
+                        exit_code=exc.exit_code)
         except StateSaveFailed as exc:
             self.finish(Status.FAILED, error=str(exc), category="state_save")
         except (ConfigError, DomainError) as exc:
@@ -247,4 +408,11 @@ class TaskRun:
             self.finish(Status.FAILED, error=f"Internal error of the platform: {type(exc).__name__}: {exc}",
                         category="internal")
         finally:
+            self.forget_processes()
             remove_workdir(self.workdir.path if self.workdir else None, failed=failed)
+
+    def forget_processes(self) -> None:
+        """Drop the record of terraform's process group once nothing of it is alive."""
+        record = checks.read_run_record(self.task.workspace_id)
+        if record is not None and record.get("task") == self.task.pk and not checks.leftover_processes(record):
+            checks.clear_run_record(workspace_id=self.task.workspace_id, task_id=self.task.pk)

@@ -20,12 +20,16 @@ from django.conf import settings
 from executions.terraform import terraform_path
 
 
+TAIL_LINES = 200  # enough for terraform's final diagnostics, which ``executions.errors`` reads
+
+
 @dataclass
 class RunResult:
     exit_code: int
     cancelled: bool = False
     timed_out: bool = False
-    output_tail: str = ""
+    output_tail: str = ""  # redacted, like the log
+    pgid: int | None = None
 
 
 def _reader(stream, lines: "queue.Queue[str | None]") -> None:
@@ -51,10 +55,15 @@ def run(
     log,
     timeout: float,
     should_cancel: Callable[[], bool] = lambda: False,
+    on_start: Callable[[int], None] = lambda pgid: None,
     poll_seconds: float = 0.1,
     check_every: float = 1.0,
 ) -> RunResult:
-    """Run ``terraform <args>``; stream its output to ``log`` (a LogWriter)."""
+    """Run ``terraform <args>``; stream its output to ``log`` (a LogWriter).
+
+    ``on_start`` gets the process group id as soon as terraform runs (to find what a dead
+    worker left behind).
+    """
     command = [terraform_path(), *args]
     log.info(f"$ terraform {' '.join(args)}")
     process = subprocess.Popen(
@@ -62,6 +71,7 @@ def run(
         stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1, start_new_session=True,
     )
     pgid = process.pid
+    on_start(pgid)
     lines: "queue.Queue[str | None]" = queue.Queue()
     reader = threading.Thread(target=_reader, args=(process.stdout, lines), daemon=True)
     reader.start()
@@ -86,8 +96,8 @@ def run(
                 stream_done = True
                 return
             log.add(line)
-            tail.append(line)
-            del tail[:-40]
+            tail.append(log.redact(line))
+            del tail[:-TAIL_LINES]
 
     while True:
         drain()
@@ -126,7 +136,36 @@ def run(
     drain()
     log.flush()
     return RunResult(exit_code=process.returncode, cancelled=cancelled, timed_out=timed_out,
-                     output_tail="".join(tail))
+                     output_tail="".join(tail), pgid=pgid)
+
+
+def group_processes(pgid: int, workdir=None) -> list[int]:
+    """Live (non-zombie) processes of process group ``pgid`` on this host.
+
+    With ``workdir``, only those working in it or started with it in their environment
+    (terraform and its provisioners): a recycled group id of an unrelated program does
+    not count.
+    """
+    found = []
+    marker = str(workdir).encode() if workdir else None
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            if fields[0] == "Z" or int(fields[2]) != pgid:
+                continue
+            if marker is not None:
+                cwd = os.readlink(f"/proc/{entry}/cwd").encode()
+                if not cwd.startswith(marker):
+                    with open(f"/proc/{entry}/environ", "rb") as handle:
+                        if marker not in handle.read():
+                            continue
+        except (OSError, IndexError, ValueError):
+            continue
+        found.append(int(entry))
+    return found
 
 
 def capture(args: list[str], *, cwd, env: dict, timeout: float) -> subprocess.CompletedProcess:

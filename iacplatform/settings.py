@@ -135,6 +135,14 @@ IAC_REAPER_STALE_SECONDS = env_int("IAC_REAPER_STALE_SECONDS", 60, minimum=5)
 IAC_STATE_SAVE_ATTEMPTS = env_int("IAC_STATE_SAVE_ATTEMPTS", 5, minimum=1)
 IAC_STATE_SAVE_BACKOFF = env_int("IAC_STATE_SAVE_BACKOFF", 2, minimum=0)
 IAC_MIN_FREE_DISK_MB = env_int("IAC_MIN_FREE_DISK_MB", 100, minimum=0)
+# Per-stage terraform timeouts (a workspace may override them); default: IAC_TASK_TIMEOUT.
+IAC_TIMEOUT_INIT = env_int("IAC_TIMEOUT_INIT", IAC_TASK_TIMEOUT, minimum=1)
+IAC_TIMEOUT_PLAN = env_int("IAC_TIMEOUT_PLAN", IAC_TASK_TIMEOUT, minimum=1)
+IAC_TIMEOUT_APPLY = env_int("IAC_TIMEOUT_APPLY", IAC_TASK_TIMEOUT, minimum=1)
+# init and plan are retried on transient errors (network, throttling, state lock): attempts
+# in all, waiting base × 2^(n-1) seconds plus jitter between them. An apply never is.
+IAC_RETRY_ATTEMPTS = env_int("IAC_RETRY_ATTEMPTS", 3, minimum=1)
+IAC_RETRY_BASE_SECONDS = env_int("IAC_RETRY_BASE_SECONDS", 2, minimum=0)
 
 REDIS_URL = env_str("REDIS_URL")
 Q_CLUSTER = {
