@@ -92,7 +92,8 @@ def test_killed_worker_task_is_marked_failed_by_the_reaper(start_worker, tmp_pat
     wait_for(lambda: list(markers.glob("doomed-*.start")), timeout=60, message="the provisioner to start")
     worker.kill(signal.SIGKILL)
     settings.IAC_REAPER_STALE_SECONDS = 0
-    assert reap_dead_workers() == [apply.pk]
+    # The killed worker may take a moment to be gone; until then the reaper leaves its task alone.
+    assert wait_for(reap_dead_workers, timeout=30, message="the reaper") == [apply.pk]
     apply.refresh_from_db()
     assert apply.status == Status.FAILED and apply.error_category == "worker_lost"
     assert "not re-run" in apply.error_message
