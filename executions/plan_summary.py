@@ -48,11 +48,54 @@ def _redact(value, secrets: list[str]):
     return value
 
 
+def _strings_under(value, sensitive, found: set) -> None:
+    """Collect the strings of ``value`` at the parts marked sensitive."""
+    if sensitive is True:
+        if isinstance(value, str) and value:
+            found.add(value)
+        elif isinstance(value, dict):
+            for v in value.values():
+                _strings_under(v, True, found)
+        elif isinstance(value, list):
+            for v in value:
+                _strings_under(v, True, found)
+    elif isinstance(value, dict) and isinstance(sensitive, dict):
+        for k, v in value.items():
+            _strings_under(v, sensitive.get(k, False), found)
+    elif isinstance(value, list) and isinstance(sensitive, list):
+        for v, s in zip(value, sensitive):
+            _strings_under(v, s, found)
+
+
+def _mask_copies(value, leaked: list[str]):
+    """Mask the copies of sensitive strings that Terraform left unmarked (short ones only when whole)."""
+    if isinstance(value, str):
+        for secret in leaked:
+            if value == secret:
+                return SENSITIVE
+            if len(secret) >= 4 and secret in value:
+                value = value.replace(secret, SENSITIVE)
+        return value
+    if isinstance(value, dict):
+        return {k: _mask_copies(v, leaked) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_copies(v, leaked) for v in value]
+    return value
+
+
 def changed_attributes(change: dict) -> list[dict]:
     before = change.get("before") or {}
     after = change.get("after") or {}
+    # Terraform marks terraform_data's `input` sensitive but not its `output` copy: a value
+    # found under a sensitive mark is masked wherever else it appears in the same change.
+    leaked: set = set()
+    _strings_under(before, change.get("before_sensitive") or {}, leaked)
+    _strings_under(after, change.get("after_sensitive") or {}, leaked)
     before = _masked(before, change.get("before_sensitive") or {})
     after = _masked(after, change.get("after_sensitive") or {}, change.get("after_unknown") or {})
+    if leaked:
+        ordered = sorted(leaked, key=len, reverse=True)
+        before, after = _mask_copies(before, ordered), _mask_copies(after, ordered)
     if not isinstance(before, dict) or not isinstance(after, dict):
         return []
     rows = []

@@ -67,6 +67,11 @@ class CodeForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "What changed, and why (optional)"}),
     )
 
+    def clean_code(self):
+        # Browsers submit a textarea with CRLF line ends (HTML spec); stored as typed, the
+        # same code saved through the API would differ on every line (new version, full diff).
+        return self.cleaned_data["code"].replace("\r\n", "\n")
+
 
 @require_http_methods(["GET", "POST"])
 def code_edit(request, name):

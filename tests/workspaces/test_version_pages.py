@@ -68,6 +68,16 @@ def test_save_edit_unchanged_and_invalid(auth_client, workspace):
     assert WorkspaceCodeVersion.objects.filter(workspace=workspace).count() == 2
 
 
+def test_editor_line_ends_are_stored_as_typed(auth_client, workspace):
+    """A browser sends the textarea with CRLF; the version keeps LF, as the API would save it."""
+    url = reverse("code_edit", args=["demo"])
+    auth_client.post(url, {"code": HCL_V1.replace("\n", "\r\n"), "code_format": "auto"})
+    version = WorkspaceCodeVersion.objects.get(workspace=workspace)
+    assert version.code == HCL_V1
+    versions.code_save(workspace=workspace, code=HCL_V1, code_format=version.code_format)
+    assert WorkspaceCodeVersion.objects.filter(workspace=workspace).count() == 1
+
+
 def test_save_with_a_bad_format_choice_is_a_form_error(auth_client, workspace):
     response = auth_client.post(reverse("code_edit", args=["demo"]), {"code": HCL_V1, "code_format": "yaml"})
     assert response.status_code == 400 and b"errorlist" in response.content
