@@ -40,6 +40,8 @@ class TaskOut(Schema):
     outputs: dict
     error_message: str
     error_category: str
+    error_hint: str
+    error_retryable: bool | None
     exit_code: int | None
     cancel_requested: bool
     created_by: str | None
@@ -64,6 +66,16 @@ class TaskOut(Schema):
     @staticmethod
     def resolve_created_by(obj):
         return obj.created_by.get_username() if obj.created_by_id else None
+
+    @staticmethod
+    def resolve_error_hint(obj):
+        info = obj.error_info
+        return info["hint"] if info else ""
+
+    @staticmethod
+    def resolve_error_retryable(obj):
+        info = obj.error_info
+        return info["retryable"] if info else None
 
     @staticmethod
     def resolve_confirmed_by(obj):

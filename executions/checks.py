@@ -314,7 +314,7 @@ def leftovers_after_run(*, workdir: Path, pgids: list[int]) -> list[str]:
     deadline = time.monotonic() + 2  # killed processes take a moment to disappear
     alive: list[int] = []
     while True:
-        alive = [pid for pgid in pgids for pid in group_processes(pgid, workdir)]
+        alive = sorted({pid for pgid in set(pgids) for pid in group_processes(pgid, workdir)})
         if not alive or time.monotonic() > deadline:
             break
         time.sleep(0.1)

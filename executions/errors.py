@@ -177,7 +177,7 @@ _CREDENTIALS = re.compile(
     r"ExpiredToken|Token(?:Refresh)?Required|security token included in the request is (?:invalid|expired)|"
     r"AccessDenied|Access Denied|UnauthorizedOperation|AuthorizationFailed|AuthFailure|not authorized to perform|"
     r"invalid_grant|could not find default credentials|Unable to locate credentials|failed to refresh cached "
-    r"credentials|(?:status code|StatusCode|HTTP|response)[: ]*40[13]\b|40[13] (?:Unauthorized|Forbidden)|"
+    r"credentials|(?:status code|StatusCode|HTTP|response|Error)[: ]*40[13]\b|40[13] (?:Unauthorized|Forbidden)|"
     r"\bUnauthorized\b|permission denied.*(?:api|iam)|"
     r"credentials? (?:are|is) (?:invalid|expired|missing)|invalid credentials|authentication failed",
     re.IGNORECASE)
@@ -224,7 +224,8 @@ def _variable_hint(text: str) -> str:
     invalid = _first(r"not suitable for var\." + _IDENT, text) or _first(
         r'Invalid value for (?:input )?variable.*?var\.' + _IDENT, text, re.IGNORECASE | re.DOTALL)
     if invalid:
-        reason = _first(r"not suitable for var\.\S+ declared at [^:]+:[^:]*: ([^\n.]{1,120})", text)
+        flat = " ".join(text.split())  # terraform wraps its sentences
+        reason = _first(r"not suitable for var\.\S+ declared at [^:]+:[^:]*: ([^.]{1,120})", flat)
         return (f'Fix the value of variable "{invalid}" in the workspace variables'
                 + (f" ({reason.strip()})." if reason else "."))
     return CATEGORIES["variable"].hint
