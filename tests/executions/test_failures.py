@@ -192,6 +192,21 @@ def test_provider_checksum_mismatch_fails_init_once(workspace, save_code, run_no
     assert not StateVersion.objects.filter(workspace=workspace).exists()
 
 
+def test_providers_in_the_mirror_install_without_the_registry(workspace, save_code, run_now, tmp_path, settings,
+                                                             fast_retries):
+    """The hint for `network` says "configure a provider mirror": with one, init needs no registry."""
+    settings.IAC_PROVIDER_MIRROR = str(_fake_provider_mirror(tmp_path))
+    save_code(workspace, json.dumps({
+        "terraform": {"required_providers": {"null": {"source": "hashicorp/null", "version": "3.2.2"}}},
+        "resource": {"terraform_data": {"a": {"input": "x"}}}}))
+    task = run_now(task_queue_run(workspace=workspace, kind="plan"))
+    text = log_text(task)
+    assert "Installed hashicorp/null v3.2.2" in text and "Terraform has been successfully initialized" in text
+    assert started(task, "init") == 1 and "registry.terraform.io is unreachable" not in task.error_hint
+    # the fake package is no provider: plan fails to start it, as an unrecognised terraform error
+    assert task.status == Status.FAILED and task.error_category == "unknown" and started(task, "plan") == 1
+
+
 # --- state lock: another process holds terraform's lock on the state ----------------------
 def hold_state_lock(settings, *, release: threading.Event, held: threading.Event):
     """Wait for the run's work dir, then take terraform's own OS lock on its state file (as a
@@ -399,7 +414,8 @@ def test_runs_recorded_before_hints_still_get_the_category_hint(workspace, auth_
     ("Error: Failed to download module\n\nCould not download module \"vpc\": dial tcp: i/o timeout", "network"),
     ("Error: Unsupported argument\n\n  on main.tf line 401, in resource \"x\" \"y\":", "configuration"),
     ("Error: Argument or block definition required\n\n  on main.tf line 3:", "configuration"),
-    ("Error: Inconsistent dependency lock file\n\n  - provider registry.terraform.io/hashicorp/aws", "provider_checksum"),
+    ("Error: Inconsistent dependency lock file\n\n  - provider registry.terraform.io/hashicorp/aws",
+     "provider_checksum"),
     ("Error: Failed to save state\n\nthe lineage of the state does not match", "state_conflict"),
     ("Error: something nobody has seen before", "unknown"),
     ("Killed", "unknown"),
