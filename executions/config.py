@@ -259,4 +259,9 @@ def prepare_workdir(task, *, code_version: WorkspaceCodeVersion | None, with_sta
     if state is not None:
         write_file(workdir.state_file, state.content)
         workdir.state_serial, workdir.state_lineage, workdir.state_checksum = state.serial, state.lineage, state.checksum
+        # terraform prints previous values too: secrets the variables no longer hold stay hidden.
+        from workspaces.versions import state_secret_strings
+
+        workdir.secrets = sorted(set(workdir.secrets) | set(state_secret_strings(json.loads(state.content))),
+                                 key=len, reverse=True)
     return workdir

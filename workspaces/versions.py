@@ -452,6 +452,24 @@ def _instance_masking(instance: dict, secrets: list[str]) -> tuple[dict | bool, 
     return trie, secrets
 
 
+def state_secret_strings(state: dict) -> list[str]:
+    """Every string a state holds under a sensitive path, and its sensitive outputs' values.
+
+    The executor redacts them from run logs: terraform prints a resource's previous
+    values, which may be secrets the workspace's variables no longer hold.
+    """
+    found: set = set()
+    for resource in state.get("resources") or []:
+        for instance in resource.get("instances") or []:
+            trie = _sensitive_trie(instance)
+            if trie:
+                _leaves_under(instance.get("attributes") or {}, trie, found)
+    for output in (state.get("outputs") or {}).values():
+        if output.get("sensitive"):
+            _strings_in(output.get("value"), found)
+    return sorted((s for s in found if len(s) >= 3), key=len, reverse=True)
+
+
 def _mask_instance(instance: dict, secrets: list[str]):
     """An instance's attributes with MASKs in place."""
     trie, secrets = _instance_masking(instance, secrets)

@@ -73,3 +73,19 @@ def test_server_secrets_never_reach_terraform(workspace, tmp_path, save_code, ru
     env = dump.read_text()
     assert "TF_IN_AUTOMATION=1" in env and "TF_INPUT=0" in env
     assert "server-secret-key-value" not in env and "dbpass" not in env and "DATABASE_URL" not in env
+
+
+def test_previous_secret_values_stay_out_of_the_log(workspace, save_code, run_now, set_var):
+    old, new = "Old-Secret-1a2b", "New-Secret-3c4d"
+    set_var(workspace, "pw", old, sensitive=True)
+    save_code(workspace, json.dumps({"resource": {"terraform_data": {"a": {"input": {"password": "${var.pw}"}}}}}))
+    workspace.auto_apply = True
+    workspace.save()
+    run_now(task_queue_run(workspace=workspace, kind="plan_and_apply"))
+    run_now(WorkspaceTask.objects.get(task_type="apply"))
+    set_var(workspace, "pw", new, sensitive=True)
+    plan = run_now(task_queue_run(workspace=workspace, kind="plan"))
+    assert plan.status == WorkspaceTask.Status.PLAN_FINISHED, plan.error_message
+    logs = "\n".join(TaskLog.objects.filter(task=plan).values_list("text", flat=True))
+    assert "password" in logs
+    assert old not in logs and new not in logs
