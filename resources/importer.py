@@ -1,33 +1,32 @@
 """Reading existing Terraform code (HCL ``.tf`` or ``.tf.json``) into blocks of Terraform JSON.
 
-python-hcl2 (8.x) parses the HCL; its serialized form is close to Terraform JSON once
-asked to strip string quotes, with these differences handled here:
+python-hcl2's grammar (lark, LALR) parses the HCL; ``_Reader`` turns the parse tree into
+Terraform JSON directly, taking expression text from the source itself:
 
-* expressions come as ``"${expr}"`` strings — right for Terraform JSON (a string holding
-  one interpolation evaluates to the value itself), except where Terraform wants a bare
-  static expression: variable ``type``, ``depends_on``, lifecycle ``ignore_changes`` /
-  ``replace_triggered_by``, ``provider``, module ``providers``, dynamic ``iterator``,
-  ``moved``/``removed``/``import`` addresses. Those are unwrapped.
-* blocks are lists of dicts marked ``__is_block__`` (labels as nested keys); they become
-  an object (one unlabeled block), a list of objects (several), or a list of
-  ``{label: body}`` (labeled nested blocks such as provisioners and ``dynamic``, whose
-  order matters).
-* heredocs stay as ``<<EOT ... EOT`` text; they become the string Terraform would build:
-  the lines between the markers with their final newline, ``<<-`` trimming the common
-  indentation.
+* literals become JSON values; a quoted string keeps its interpolations and directives as
+  written (Terraform JSON strings are templates), its escapes resolved in literal text only;
+* any other expression becomes ``"${<source>}"`` — Terraform evaluates a string holding one
+  interpolation to the value itself — except where Terraform wants a bare static expression:
+  variable ``type``, ``depends_on``, lifecycle ``ignore_changes`` / ``replace_triggered_by``,
+  ``provider``, module ``providers``, dynamic ``iterator``, ``moved``/``removed``/``import``
+  addresses;
+* nested blocks become an object (one unlabeled block), a list of objects (several), or a
+  list of ``{label: body}`` (labeled blocks such as provisioners and ``dynamic``, whose order
+  matters);
+* heredocs become the string Terraform builds: the lines between the markers with their final
+  newline, ``<<-`` trimming the common indentation.
 
 Nothing here touches the database: ``parse_files`` returns blocks with the file and line
 they came from, or raises ``ImportParseError`` naming every file, line and column at fault.
 """
 
 import json
-import multiprocessing
-import os
+import math
 import re
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+
+from lark import Token, Tree
 
 from iacplatform.errors import DomainError
 from resources.fragments import IDENTIFIER, LABEL_COUNTS, Address, InvalidCode, block_address, iter_json_blocks
@@ -173,104 +172,47 @@ def _parse_json(name: str, text: str) -> list[Block]:
         raise ImportParseError(exc.message, errors={name: [exc.message]}) from None
 
 
-# python-hcl2 needs ~2-4 s per 1,000 blocks in one process. A big file is cut between its
-# top-level blocks and the pieces are parsed on every core. A cut in the wrong place (inside a
-# heredoc or a comment) always leaves a piece that does not parse, and then the whole file is
-# parsed in one go instead, so the result (and any error's line and column) never depends on it.
-PARALLEL_MIN_BYTES = 64 * 1024
-TOP_LEVEL_START = re.compile(r"^(resource|data|module|variable|output|locals|provider|terraform|moved|import|"
-                             r"removed|check)\b")
+_PARSER = None
 
 
-def _split_top_level(text: str, pieces: int) -> list[tuple[int, str]]:
-    """[(first line number - 1, text)] cut where a line "}" is followed by a top-level block."""
-    lines = text.split("\n")
-    cuts = [0]
-    target = len(text) / pieces
-    size = 0
-    for i, line in enumerate(lines):
-        size += len(line) + 1
-        if size >= target * len(cuts) and line == "}" and i + 1 < len(lines):
-            nxt = i + 1
-            while nxt < len(lines) and not lines[nxt].strip():
-                nxt += 1
-            if nxt < len(lines) and TOP_LEVEL_START.match(lines[nxt]) and len(cuts) < pieces:
-                cuts.append(i + 1)
-    cuts.append(len(lines))
-    return [(start, "\n".join(lines[start:end])) for start, end in zip(cuts, cuts[1:]) if start < end]
+def _lark_parser():
+    """python-hcl2's grammar, without position propagation: the reader below takes lines and
+    source text from the tokens, and not propagating positions saves a quarter of the parse."""
+    global _PARSER
+    if _PARSER is None:
+        import hcl2.parser
+        from hcl2.postlexer import PostLexer
+        from lark import Lark
 
-
-def _parse_piece(args):
-    name, offset, piece = args
-    warnings: list[str] = []
-    blocks = _parse_hcl_here(name, piece, warnings=warnings, line_offset=offset)
-    return blocks, warnings
-
-
-def _parse_workers() -> int:
-    """Processes for one big file: settings.IAC_IMPORT_PARSE_PROCESSES if set (1 turns it off), else the cores."""
-    from django.conf import settings
-
-    configured = getattr(settings, "IAC_IMPORT_PARSE_PROCESSES", None)
-    return max(1, int(configured)) if configured else (os.cpu_count() or 1)
+        _PARSER = Lark.open("hcl2.lark", parser="lalr", rel_to=hcl2.parser.__file__, propagate_positions=False,
+                            postlex=PostLexer(), cache=True)
+    return _PARSER
 
 
 def _parse_hcl(name: str, text: str, *, warnings: list | None = None) -> list[Block]:
-    workers = _parse_workers()
-    if len(text) >= PARALLEL_MIN_BYTES and workers > 1 and "fork" in multiprocessing.get_all_start_methods():
-        pieces = _split_top_level(text, workers)
-        if len(pieces) > 1:
-            import hcl2.parser
-
-            hcl2.parser.parser()  # load the grammar once, before forking
-            try:
-                with ProcessPoolExecutor(max_workers=len(pieces),
-                                         mp_context=multiprocessing.get_context("fork")) as pool:
-                    results = list(pool.map(_parse_piece, [(name, offset, piece) for offset, piece in pieces]))
-            except (ImportParseError, BrokenProcessPool, OSError):
-                pass  # parse the whole file in one go: exact errors, no dependence on the cut
-            else:
-                blocks = []
-                for piece_blocks, piece_warnings in results:
-                    blocks.extend(piece_blocks)
-                    if warnings is not None:
-                        warnings.extend(piece_warnings)
-                return blocks
-    return _parse_hcl_here(name, text, warnings=warnings)
-
-
-def _parse_hcl_here(name: str, text: str, *, warnings: list | None = None, line_offset: int = 0) -> list[Block]:
-    import hcl2
-    from hcl2.rules.base import AttributeRule, BlockRule
     from lark.exceptions import LarkError
 
     try:
-        tree = hcl2.parses(text, discard_comments=True)
+        tree = _lark_parser().parse(text + "\n")  # the grammar wants a final newline (as python-hcl2 does)
     except LarkError as exc:
         message = f"{name}, {_describe_lark_error(exc)}"
         raise ImportParseError(message, errors={name: [message]}) from None
-    except Exception as exc:  # the parser's own checks (heredoc, escapes) raise plain errors
+    except Exception as exc:  # the post-lexer's own checks raise plain errors
         message = f"{name}: {exc}"
         raise ImportParseError(message, errors={name: [message]}) from None
-    lines = text.splitlines()
+    reader = _Reader(name, text)
+    lines = text.split("\n")
     blocks: list[Block] = []
     problems: list[str] = []
-    for child in tree.body.children:
-        meta = getattr(child, "_meta", None)
-        line = getattr(meta, "line", 0) or 0
-        end_line = getattr(meta, "end_line", line) or line
-        if isinstance(child, AttributeRule):
-            problems.append(f"{name}, line {line}: an attribute at the top level is not valid Terraform; "
-                            "put it inside a block (locals, variable…).")
-            continue
-        if not isinstance(child, BlockRule):
+    for child in _body_items(tree.children[0]):
+        if child.data == "attribute":
+            problems.append(f"{name}, line {_first(child).line}: an attribute at the top level is "
+                            "not valid Terraform; put it inside a block (locals, variable…).")
             continue
         try:
-            blocks.append(_hcl_block(name, child, line, end_line, lines, warnings, line_offset))
+            blocks.append(_hcl_block(reader, child, lines, warnings))
         except (ImportParseError, InvalidCode) as exc:
             problems.append(exc.message)
-        except Exception as exc:  # python-hcl2 serialization refusing the block
-            problems.append(f"{name}, line {line}: {exc}")
     if problems:
         raise ImportParseError("; ".join(problems), errors={name: problems})
     return blocks
@@ -290,13 +232,10 @@ def _describe_lark_error(exc) -> str:
     return f"line {line}, column {column}: {what}{hint}"
 
 
-def _hcl_block(name, block_rule, line, end_line, lines, warnings, offset: int = 0) -> Block:
-    from hcl2.rules.base import BlockRule
-    from hcl2.utils import SerializationOptions
-
-    options = SerializationOptions(with_comments=False, strip_string_quotes=True, preserve_heredocs=True)
-    keyword, *labels = [str(label.serialize(options)) for label in block_rule.labels]
-    where = f"{name}, line {line + offset}"
+def _hcl_block(reader, block, lines, warnings) -> Block:
+    keyword, labels, body_tree = reader.block_parts(block)
+    line, end_line = _first(block).line, _last(block).end_line
+    where = f"{reader.name}, line {line}"
     if keyword not in LABEL_COUNTS:
         raise ImportParseError(f"{where}: unsupported block type {keyword!r}.")
     if len(labels) != LABEL_COUNTS[keyword]:
@@ -305,32 +244,29 @@ def _hcl_block(name, block_rule, line, end_line, lines, warnings, offset: int = 
     for label in labels if keyword != "provider" else ():
         if not IDENTIFIER.match(label):
             raise ImportParseError(f"{where}: {label!r} is not a valid name.")
-    body = convert_body(block_rule.body.serialize(options), (keyword,))
-    source = lines[line - 1:end_line] if line else []
+    body = reader.body(body_tree, (keyword,))
+    source: list = lines[line - 1:end_line]
     attribute_texts = {}
     if keyword == "locals":
-        from hcl2.rules.base import AttributeRule
-
-        for child in block_rule.body.children:
-            if isinstance(child, AttributeRule) and child._meta and not child._meta.empty:
-                attribute_texts[str(child.identifier.serialize(options))] = "\n".join(
-                    lines[child._meta.line - 1:child._meta.end_line])
+        for child in _body_items(body_tree):
+            if child.data == "attribute":
+                attribute_texts[reader.name_of(child.children[0])] = "\n".join(
+                    lines[_first(child).line - 1:_last(child).end_line])
     if keyword == "terraform":
         dropped = []
-        for child in block_rule.body.children:
-            if isinstance(child, BlockRule) and str(child.labels[0].serialize(options)) in ("backend", "cloud"):
-                kind = str(child.labels[0].serialize(options))
+        for child in _body_items(body_tree):
+            kind = reader.name_of(child.children[0])
+            if child.data == "block" and kind in ("backend", "cloud"):
                 body.pop(kind, None)
                 dropped.append(kind)
-                meta = child._meta
-                for i in range(meta.line - line, meta.end_line - line + 1):
+                for i in range(_first(child).line - line, _last(child).end_line - line + 1):
                     source[i] = None
         for kind in dropped:
             if warnings is not None:
                 warnings.append(f"{where}: the {kind!r} block was left out: the platform keeps the state itself.")
         source = [text for text in source if text is not None]
-    return Block(file=name, line=line + offset, end_line=end_line + offset, keyword=keyword, labels=tuple(labels),
-                 body=body, text="\n".join(source), attribute_texts=attribute_texts)
+    return Block(file=reader.name, line=line, end_line=end_line, keyword=keyword,
+                 labels=tuple(labels), body=body, text="\n".join(source), attribute_texts=attribute_texts)
 
 
 def _refuse_duplicates(blocks: list[Block]) -> None:
@@ -356,49 +292,147 @@ def _refuse_duplicates(blocks: list[Block]) -> None:
         raise ImportParseError("Nothing was imported: " + " ".join(problems), errors={"duplicates": problems})
 
 
-# --- python-hcl2's dict → Terraform JSON ----------------------------------------------------
-META_KEYS = ("__is_block__", "__comments__", "__inline_comments__", "__start_line__", "__end_line__")
+# --- python-hcl2's parse tree → Terraform JSON --------------------------------------------
+def _is_newline(node) -> bool:
+    return isinstance(node, Tree) and node.data == "new_line_or_comment"
 
 
-def convert_body(raw: dict, path: tuple) -> dict:
-    out = {}
-    for key, value in raw.items():
-        if key in META_KEYS:
-            continue
-        if _is_block_list(value):
-            out[key] = _convert_blocks(value, (*path, key))
-        else:
-            out[key] = _convert_attribute(key, value, path)
-    return out
+def _body_items(body) -> list:
+    return [c for c in body.children if isinstance(c, Tree) and c.data in ("attribute", "block")]
 
 
-def _is_block_like(item) -> bool:
-    if not isinstance(item, dict):
-        return False
-    if item.get("__is_block__") is True:
-        return True
-    return len(item) == 1 and _is_block_like(next(iter(item.values())))
+def _first(node):
+    """The first token of a subtree, new lines and comments left out."""
+    if isinstance(node, Token):
+        return node
+    for child in node.children:
+        if child is not None and not _is_newline(child):
+            found = _first(child)
+            if found is not None:
+                return found
+    return None
 
 
-def _is_block_list(value) -> bool:
-    return isinstance(value, list) and bool(value) and all(_is_block_like(item) for item in value)
+def _last(node):
+    if isinstance(node, Token):
+        return node
+    for child in reversed(node.children):
+        if child is not None and not _is_newline(child):
+            found = _last(child)
+            if found is not None:
+                return found
+    return None
 
 
-def _convert_blocks(items: list, path: tuple):
-    if all(item.get("__is_block__") is True for item in items):
-        bodies = [convert_body(item, path) for item in items]
-        return bodies[0] if len(bodies) == 1 else bodies
-    converted = []
-    for item in items:
-        converted.append(_convert_labeled(item, path))
-    return converted
+class _Reader:
+    """One file's parse tree as Terraform JSON.
 
+    Literals (strings, numbers, bools, null, lists, objects) become JSON values; a string keeps
+    its interpolations and directives as written (Terraform JSON strings are templates too);
+    any other expression becomes "${<its source text>}", which Terraform evaluates to the value
+    itself. Nested blocks become an object (one unlabeled block), a list (several), or a list of
+    {label: body} (labeled blocks such as provisioners and dynamic, whose order counts).
+    """
 
-def _convert_labeled(item: dict, path: tuple) -> dict:
-    if item.get("__is_block__") is True:
-        return convert_body(item, path)
-    label, inner = next(iter(item.items()))
-    return {label: _convert_labeled(inner, path)}
+    def __init__(self, name: str, text: str):
+        self.name, self.text = name, text
+
+    def source(self, node) -> str:
+        return self.text[_first(node).start_pos:_last(node).end_pos]
+
+    def name_of(self, node) -> str:
+        """An attribute name, a block type or a block label."""
+        if isinstance(node, Tree) and node.data == "string":
+            return self.string(node)
+        return str(_first(node))
+
+    def block_parts(self, block):
+        parts = [c for c in block.children if isinstance(c, Tree) and not _is_newline(c)]
+        body = parts.pop()
+        keyword, *labels = [self.name_of(p) for p in parts]
+        return keyword, labels, body
+
+    def body(self, body, path: tuple) -> dict:
+        out: dict = {}
+        blocks: dict[str, list] = {}
+        labeled: set[str] = set()
+        for child in _body_items(body):
+            if child.data == "attribute":
+                key = self.name_of(child.children[0])
+                if key in out:
+                    raise ImportParseError(f"{self.name}, line {_first(child).line}: "
+                                           f"the attribute {key!r} is defined twice.")
+                out[key] = _convert_attribute(key, self.expression(child.children[-1]), path)
+                continue
+            keyword, labels, inner = self.block_parts(child)
+            item = self.body(inner, (*path, keyword))
+            for label in reversed(labels):
+                item = {label: item}
+            blocks.setdefault(keyword, []).append(item)
+            if labels:
+                labeled.add(keyword)
+        for keyword, items in blocks.items():
+            if keyword in out:
+                raise ImportParseError(f"{self.name}: {keyword!r} is both an attribute and a block in "
+                                       f"{'.'.join(path)}.")
+            out[keyword] = items if keyword in labeled or len(items) > 1 else items[0]
+        return out
+
+    def expression(self, node):
+        if isinstance(node, Tree) and node.data == "expr_term":
+            parts = [c for c in node.children if c is not None and not _is_newline(c)]
+            if len(parts) == 1 and isinstance(parts[0], Tree):
+                return self.term(parts[0], node)
+        return "${" + self.source(node) + "}"
+
+    def term(self, term, outer):
+        kind = term.data
+        if kind == "string":
+            return self.string(term)
+        if kind == "int_lit":
+            return int(str(term.children[0]))
+        if kind == "float_lit":
+            value = float(str(term.children[0]))
+            return value if math.isfinite(value) else "${" + self.source(outer) + "}"
+        if kind == "literal_value":
+            return {"true": True, "false": False, "null": None}[str(term.children[0])]
+        if kind == "identifier":
+            return str(term.children[0])  # alone, only a keyword: destroy, all, string…
+        if kind == "tuple":
+            return [self.expression(c) for c in term.children if isinstance(c, Tree) and not _is_newline(c)]
+        if kind == "object":
+            return {self.object_key(elem.children[0]): self.expression(elem.children[-1])
+                    for elem in term.children if isinstance(elem, Tree) and elem.data == "object_elem"}
+        if kind in ("heredoc_template", "heredoc_template_trim"):
+            return _heredoc(str(term.children[0]).rstrip("\n").rstrip("\r"))
+        return "${" + self.source(outer) + "}"
+
+    def object_key(self, key) -> str:
+        node = key.children[0]
+        if node.data == "keyword":
+            return str(node.children[0])
+        if node.data == "expr_term" and len(node.children) == 1 and isinstance(node.children[0], Tree):
+            inner = node.children[0]
+            if inner.data == "identifier":
+                return str(inner.children[0])
+            if inner.data == "string":
+                return self.string(inner)
+        return "${" + self.source(node) + "}"
+
+    def string(self, node) -> str:
+        """A quoted string as a template: escapes resolved in its literal text only."""
+        from hcl2.utils import process_escape_sequences
+
+        out = []
+        for part in node.children:
+            if not (isinstance(part, Tree) and part.data == "string_part"):
+                continue
+            inner = part.children[0]
+            if isinstance(inner, Token):
+                out.append(process_escape_sequences(str(inner)) if inner.type == "STRING_CHARS" else str(inner))
+            else:
+                out.append(self.source(inner))
+        return "".join(out)
 
 
 def _static(value):
@@ -423,16 +457,6 @@ def _convert_attribute(key: str, value, path: tuple):
         return _static(value)
     if block == "module" and key == "providers" and isinstance(value, dict):
         return {k: _static(v) for k, v in value.items()}
-    return _value(value)
-
-
-def _value(value):
-    if isinstance(value, str):
-        return _heredoc(value) if value.startswith("<<") else value
-    if isinstance(value, list):
-        return [_value(item) for item in value]
-    if isinstance(value, dict):
-        return {k: _value(v) for k, v in value.items() if k not in META_KEYS}
     return value
 
 

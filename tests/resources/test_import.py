@@ -66,7 +66,7 @@ moved {
   to   = terraform_data.x
 }
 ''')
-    assert doc["variable"]["v"]["type"] == "list(object({a = string}))"
+    assert doc["variable"]["v"]["type"] == "list(object({ a = string }))"  # the source text, as written
     body = doc["resource"]["terraform_data"]["x"]
     assert body["provider"] == "terraform.other"
     assert body["input"] == {"${(var.k)}": 1, "quoted key": 'line\nnext "q" $${lit} é',
@@ -212,28 +212,3 @@ def test_parse_keeps_lines_and_json_files_work():
     parsed = parse_files({"a.tf": TWO, "b.tf.json": json.dumps({"resource": {"terraform_data": {"c": {}}}})})
     assert [(b.label, b.where) for b in parsed.blocks] == [
         ("terraform_data.a", "a.tf line 2"), ("terraform_data.b", "a.tf line 6"), ("terraform_data.c", "b.tf.json")]
-
-
-def test_a_big_file_is_parsed_in_pieces_with_the_same_result(monkeypatch):
-    from resources import importer
-
-    heredoc_trap = ('resource "terraform_data" "trap" {\n  input = <<EOT\n}\n\nresource "x" "y" {\nEOT\n}\n')
-    blocks = [f'resource "terraform_data" "r{i}" {{\n  input = "{i}"\n}}\n' for i in range(40)]
-    text = "\n".join(blocks[:20] + [heredoc_trap] + blocks[20:]) + 'terraform {\n  backend "local" {\n  }\n}\n'
-    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 100)
-    monkeypatch.setattr(importer, "_parse_workers", lambda: 4)
-    assert len(importer._split_top_level(text, 4)) == 4
-    pieces, whole = [], []
-    parsed = importer._parse_hcl("main.tf", text, warnings=pieces)
-    expected = importer._parse_hcl_here("main.tf", text, warnings=whole)
-    assert [(b.label, b.line, b.end_line, b.body, b.text) for b in parsed] == [
-        (b.label, b.line, b.end_line, b.body, b.text) for b in expected]
-    assert pieces == whole == ["main.tf, line 168: the 'backend' block was left out: the platform keeps the state itself."]
-    assert [b for b in parsed if b.label == "terraform_data.trap"][0].body["input"] == '}\n\nresource "x" "y" {\n'
-
-    # A cut inside the heredoc leaves a piece that does not parse: the whole file is parsed instead.
-    monkeypatch.setattr(importer, "_split_top_level", lambda text, n: [(0, text[:text.index("\nresource \"x\"")]),
-                                                                         (1, "x")])
-    assert [b.label for b in importer._parse_hcl("main.tf", text)] == [b.label for b in expected]
-    with pytest.raises(ImportParseError, match="main.tf, line 3"):
-        importer._parse_hcl("main.tf", 'resource "a" "b" {\n}\n}\n' + text)

@@ -94,7 +94,7 @@ def test_import_into_json_code_converts_variables_and_outputs_too(workspace, use
     path = tmp_path / "imported"
     files = _imported_workdir(workspace, path)
     carried = json.loads(files["workspace.tf.json"])  # the JSON code travels next to the module files
-    assert carried["variable"]["settings"]["type"] == "object({enabled = bool, tags = list(string)})"
+    assert carried["variable"]["settings"]["type"] == "object({\n    enabled = bool\n    tags    = list(string)\n  })"
     assert carried["output"]["kept"] == {"value": "from the old code"}
 
     outputs, addresses = _apply(path)
@@ -163,3 +163,68 @@ def test_dynamic_blocks_are_read_by_terraform_like_the_original(tmp_path):
         diagnostics = json.loads(result.stdout)["diagnostics"]
         errors.append([(d["summary"], d["detail"]) for d in diagnostics])
     assert errors[0] == errors[1] == [("Unsupported block type", 'Blocks of type "setting" are not expected here.')]
+
+
+EXPRESSIONS_HCL = r'''
+variable "m" {
+  type    = map(string)
+  default = { b = "2", a = "1" }
+}
+
+locals {
+  names = ["x", "y"]
+  obj   = { in = "keyword key", "quoted key" = 1, (upper("k")) = -2.5, n = null }
+}
+
+output "escapes" {
+  value = "tab\there \"q\" \\ $${literal} %%{literal} ${replace("a\nb", "\n", "|")} \u00e9"
+}
+
+output "directives" {
+  value = "%{ for k, v in var.m }${k}=${v};%{ endfor }%{ if length(local.names) > 1 }many%{ else }one%{ endif }"
+}
+
+output "expressions" {
+  value = {
+    cond   = length(local.names) > 1 ? "many" : "one"
+    splat  = [for o in [{ id = 1 }, { id = 2 }] : o][*].id
+    for    = { for k, v in var.m : upper(k) => "${v}!" if v != "" }
+    joined = join(
+      ",", # a comment inside the call
+      local.names,
+    )
+    math   = (1 + 2) * -3 % 4
+    nested = [[1, 2], { a = [true, false] }]
+    obj    = local.obj
+  }
+}
+
+output "heredocs" {
+  value = [<<EOT
+plain "quotes" \n and ${local.names[0]}
+EOT
+  , <<-EOT
+      trimmed
+        indented $${not}
+    EOT
+  ]
+}
+'''
+
+
+def test_expressions_evaluate_the_same_in_the_imported_json(tmp_path):
+    """Terraform evaluates every output of the imported JSON exactly like the HCL it came from."""
+    from resources.importer import hcl_to_json
+
+    outputs = []
+    for name, text in (("main.tf", EXPRESSIONS_HCL), ("main.tf.json", json.dumps(hcl_to_json(EXPRESSIONS_HCL)))):
+        path = tmp_path / name
+        path.mkdir()
+        (path / name).write_text(text)
+        assert run_terraform(["init", "-input=false", "-no-color"], path).returncode == 0
+        apply = run_terraform(["apply", "-auto-approve", "-input=false", "-no-color"], path)
+        assert apply.returncode == 0, apply.stderr
+        outputs.append(json.loads(run_terraform(["output", "-json"], path).stdout))
+    assert outputs[0] == outputs[1]
+    assert outputs[1]["escapes"]["value"] == 'tab\there "q" \\ ${literal} %{literal} a|b é'
+    assert outputs[1]["heredocs"]["value"] == ['plain "quotes" \\n and x\n', "trimmed\n  indented ${not}\n"]
