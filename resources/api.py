@@ -53,7 +53,8 @@ class ResourcePage(Schema):
 
 
 class ResourceIn(Schema):
-    code: dict | str = Field(description='A Terraform JSON fragment: {"resource": {"<type>": {"<name>": {...}}}}')
+    code: dict | str = Field(description='A Terraform JSON fragment ({"resource": {"<type>": {"<name>": {...}}}}), '
+                                         'its JSON text, or one HCL block as text')
     resource_id: str | None = None
     description: str = ""
     tags: list[str] = []

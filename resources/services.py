@@ -75,6 +75,18 @@ def _append_version(*, resource: WorkspaceResource, code: dict, change_type: str
     return version
 
 
+def _fragment(code) -> tuple[Address, dict]:
+    """A fragment from a dict, its JSON text, or one HCL block (text not starting with "{")."""
+    if isinstance(code, str) and code.strip() and not code.lstrip().startswith(("{", "[")):
+        from resources.importer import ImportParseError, hcl_to_json
+
+        try:
+            code = hcl_to_json(code, name="code")
+        except ImportParseError as exc:
+            raise InvalidCode(exc.message) from None
+    return parse_fragment(code)
+
+
 def _current_checksum(resource: WorkspaceResource) -> str | None:
     return resource.current_version.checksum if resource.current_version_id else None
 
@@ -83,7 +95,7 @@ def _current_checksum(resource: WorkspaceResource) -> str | None:
 @transaction.atomic
 def resource_create(*, workspace, code, resource_id: str | None = None, description: str = "",
                     tags=None, user=None) -> WorkspaceResource:
-    address, fragment = parse_fragment(code)
+    address, fragment = _fragment(code)
     if resource_id and Address.parse(resource_id).text != address.text:
         raise InvalidCode(f"The code defines {address.text}, not {resource_id}.", field="resource_id")
     tags = clean_tags(tags)
@@ -115,7 +127,7 @@ def resource_update(*, resource, code=None, description: str | None = None, tags
         raise Conflict(f"{resource.resource_id} is deleted; restore it before changing it.")
     version = None
     if code is not None:
-        address, fragment = parse_fragment(code)
+        address, fragment = _fragment(code)
         if address.text != resource.resource_id:
             raise InvalidCode(
                 f"The code defines {address.text} but this resource is {resource.resource_id}. The address of a "

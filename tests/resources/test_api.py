@@ -67,6 +67,13 @@ def test_create_get_update_delete_restore(api, workspace, user):
     assert WorkspaceResource.objects.get(pk=pk).created_by == user
 
 
+def test_code_may_be_one_hcl_block(api, workspace):
+    response = api.send("post", "/resources", {"code": 'module "web" {\n  source = "./modules/web"\n}\n'})
+    assert response.status_code == 201 and response.json()["code"] == {"module": {"web": {"source": "./modules/web"}}}
+    body = _error(api.send("post", "/resources", {"code": 'module "web" {\n  source = \n}\n'}), 400, "code, line 2")
+    assert "code" in body["errors"]
+
+
 def test_list_search_sort_page_and_get_by_ids(api, make_resource):
     a, b, c = make_resource("a"), make_resource("b"), make_resource("c", rtype="other_type")
     body = api.get("/resources", sort="-address", limit=2).json()

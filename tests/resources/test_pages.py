@@ -47,6 +47,15 @@ def test_list_page_fragment_filters_and_pagination(auth_client, make_resource):
     assert "terraform_data.gone" in html and "terraform_data.r00" not in html
 
 
+def test_list_queries_are_bounded(auth_client, workspace, django_assert_max_num_queries):
+    from resources.services import resources_import
+
+    resources_import(workspace=workspace, files={"main.tf": "\n".join(
+        f'resource "terraform_data" "r{i}" {{\n  input = {i}\n}}\n' for i in range(120))})
+    with django_assert_max_num_queries(8):
+        assert auth_client.get(url("resource_list"), {"page": 2}).status_code == 200
+
+
 def test_list_bad_filters_answer_400_with_the_reason(auth_client, make_resource):
     make_resource("a")
     response = auth_client.get(url("resource_list"), {"sort": "bogus"}, **HX)
