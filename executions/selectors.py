@@ -63,10 +63,15 @@ def run_filter_counts(*, workspace) -> dict[str, int]:
     return counts
 
 
-def run_get(*, workspace, task_id: int) -> WorkspaceTask:
-    """One run of this workspace (404 otherwise), with its partners and produced state."""
+def run_get(*, workspace, task_id: int, with_related: bool = True) -> WorkspaceTask:
+    """One run of this workspace (404 otherwise), with its partners and produced state.
+
+    ``with_related=False`` is for the log poller, which asks every second and needs only the row.
+    """
     from workspaces.models import StateVersion
 
+    if not with_related:
+        return get_object_or_404(_tasks(), workspace=workspace, pk=task_id)
     qs = (
         _tasks()
         .select_related("created_by", "code_version", "plan_task", "workspace")

@@ -77,7 +77,7 @@ def run_new_view(request, name):
 
 
 # --- run page ------------------------------------------------------------------------------
-def _run_context(request, workspace, task) -> dict:
+def _run_context(workspace, task) -> dict:
     is_apply = task.task_type == WorkspaceTask.TaskType.APPLY
     plan_task = task.plan_task if is_apply else task
     apply_tasks = list(task.apply_tasks.all()) if not is_apply else []
@@ -107,7 +107,7 @@ def _run_context(request, workspace, task) -> dict:
 def run_detail_view(request, name, task_id):
     workspace = workspace_get_detailed(name)
     task = selectors.run_get(workspace=workspace, task_id=task_id)
-    context = _run_context(request, workspace, task)
+    context = _run_context(workspace, task)
     if not request.htmx:
         log = selectors.log_page(task=task)
         context |= {"log": log, "log_final": selectors.log_is_final(task, log)}
@@ -119,7 +119,7 @@ def run_detail_view(request, name, task_id):
 def run_logs_view(request, name, task_id):
     """HTMX: the lines after ``after`` (and the next poller). Otherwise: the whole log as text."""
     workspace = workspace_get(name)
-    task = selectors.run_get(workspace=workspace, task_id=task_id)
+    task = selectors.run_get(workspace=workspace, task_id=task_id, with_related=False)
     if not request.htmx:
         log = selectors.log_page(task=task)
         text = "\n".join(line.text if line.kind == "line" else f"--- {line.text} ---" for line in log.lines)

@@ -479,3 +479,12 @@ def test_queued_run_says_what_it_waits_for(auth_client, workspace):
     assert "Waiting for a worker to pick it up." in html
     page = auth_client.get(url("run_new", workspace)).content.decode()
     assert f"#{waiting.pk}</a> is waiting for confirmation" in page
+
+
+def test_a_log_poll_costs_a_handful_of_queries(auth_client, workspace, django_assert_max_num_queries):
+    task = make_task(workspace, Status.RUNNING, stage="planning")
+    add_logs(task, *[("planning", f"line {i}") for i in range(100)])
+    with django_assert_max_num_queries(6):  # session, user, workspace, task, logs
+        response = auth_client.get(url("run_logs", workspace, task, after=50, line=50, stage="planning",
+                                       status="running", task_stage="planning"), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and response.content.decode().count('class="line') == 50
