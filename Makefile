@@ -28,5 +28,7 @@ run: migrate
 test: install
 	$(PY) -m pytest --cov --cov-report=term:skip-covered --cov-fail-under=80 $(PYTEST_ARGS)
 
-bench: install
+bench: migrate
 	$(PY) bench/overhead.py
+	$(PY) bench/versions.py
+	$(PY) bench/resources.py

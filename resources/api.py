@@ -17,6 +17,7 @@ from pydantic import Field
 
 from iacplatform.errors import DomainError
 from resources import selectors, services
+from workspaces.api_versions import DiffLineOut  # one shape for every line diff
 from workspaces.diffs import DEFAULT_CONTEXT
 from workspaces.selectors import workspace_get
 
@@ -84,14 +85,6 @@ class VersionOut(Schema):
 
 class VersionDetailOut(VersionOut):
     code: dict
-
-
-class DiffLineOut(Schema):
-    kind: str
-    old: int | None = None
-    new: int | None = None
-    text: str | None = None
-    count: int | None = None
 
 
 class CompareOut(Schema):

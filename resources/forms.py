@@ -17,7 +17,8 @@ class ResourceCodeField(forms.CharField):
         super().__init__(widget=CODE_WIDGET, strip=False, **kwargs)
 
     def clean(self, value):
-        text = super().clean(value)
+        # Browsers send textareas with CRLF line ends; heredocs would keep the \r otherwise.
+        text = super().clean(value).replace("\r\n", "\n")
         if not text.strip():
             raise forms.ValidationError("Enter the resource's code.")
         if text.lstrip().startswith(("{", "[")):
