@@ -67,18 +67,6 @@ def shot(page, name: str) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def _worker_shares_our_keys(monkeypatch, settings):
-    """A worker started by this test signs/reads broker messages and decrypts secrets with our keys.
-
-    Without it the worker (its own IAC_DATA_DIR, so its own generated SECRET_KEY) rejects
-    every message we enqueue ("BadSignature") and runs tasks only when its sweep re-sends them.
-    """
-    monkeypatch.setenv("SECRET_KEY", settings.SECRET_KEY)
-    if settings.IAC_ENCRYPTION_KEY:
-        monkeypatch.setenv("IAC_ENCRYPTION_KEY", settings.IAC_ENCRYPTION_KEY)
-
-
 @pytest.fixture
 def operator(django_user_model, transactional_db):
     return django_user_model.objects.create_user(username="operator", password=PASSWORD)

@@ -24,3 +24,10 @@ def test_403_says_why(rf, user):
     response = permission_denied(request, PermissionDenied())
     assert b"Your account may not do this." in response.content
     assert page_not_found(request).status_code == 404
+
+
+def test_server_error_page_is_styled_and_says_what_happened():
+    from django.template.loader import render_to_string
+
+    html = render_to_string("500.html")
+    assert "Something went wrong on our side" in html and "app.css" in html
