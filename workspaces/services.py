@@ -19,7 +19,11 @@ def workspace_create(*, name: str, description: str = "", auto_apply: bool = Fal
     workspace = Workspace(name=name, description=description, auto_apply=auto_apply,
                           terraform_version=terraform_version)
     workspace.full_clean()
-    workspace.save()
+    try:
+        with transaction.atomic():
+            workspace.save()
+    except IntegrityError:  # created by someone else between the check and the insert
+        raise Conflict(f"A workspace named {name!r} already exists.") from None
     return workspace
 
 
