@@ -126,7 +126,7 @@ def main() -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         time.sleep(2)
-        queue_start_latency(2)  # warm-up: the worker's first task pays its imports
+        queue_start_latency(4)  # warm-up: each worker process pays its imports and terraform check once
         for n in (100, 500):
             # Alternate the two sides and keep the medians: one slow run must not decide the ratio.
             runs = [(bare(n), platform(n, f"run{i}")) for i in range(REPEATS)]

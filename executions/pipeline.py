@@ -203,7 +203,8 @@ class TaskRun:
         self.attempts(once, what="init", retry=True)
 
     def finish(self, status: str, *, error: str = "", category: str = "", hint: str = "", exit_code=None) -> None:
-        task = WorkspaceTask.objects.get(pk=self.task.pk)
+        # The plan artifacts (megabytes for big plans) are not read back nor re-saved here.
+        task = WorkspaceTask.objects.defer("plan_file", "plan_json").get(pk=self.task.pk)
         if exit_code is not None:
             task.exit_code = exit_code
         if category and not hint:

@@ -85,13 +85,16 @@ def run(
     stream_done = False
     exited_at: float | None = None
 
-    def drain():
+    def drain(wait: float = 0.0):
+        """Take the lines read so far; with ``wait``, block up to that long for the first one
+        (so output and the end of the stream are seen at once, not at the next tick)."""
         nonlocal stream_done
         while True:
             try:
-                line = lines.get_nowait()
+                line = lines.get(timeout=wait) if wait and not stream_done else lines.get_nowait()
             except queue.Empty:
                 return
+            wait = 0.0
             if line is None:
                 stream_done = True
                 return
@@ -100,7 +103,7 @@ def run(
             del tail[:-TAIL_LINES]
 
     while True:
-        drain()
+        drain(wait=poll_seconds)
         log.maybe_flush()
         now = time.monotonic()
         if process.poll() is not None:
@@ -129,7 +132,8 @@ def run(
                 log.add("[platform] still running: SIGKILL")
                 _signal_group(pgid, signal.SIGKILL)
                 interrupt_at = None
-        time.sleep(poll_seconds)
+        if stream_done and process.poll() is None:
+            time.sleep(poll_seconds / 5)  # output closed, process still exiting
     # Whatever the group left behind (a provisioner's child that ignored SIGINT) goes now.
     _signal_group(pgid, signal.SIGKILL)
     reader.join(timeout=5)
