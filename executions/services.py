@@ -1,6 +1,6 @@
 """Queueing and steering runs. One service for the UI, the API and the commands.
 
-CONTRACT (the executor issue implements these; other parts call them):
+The entry points (views, the API and management commands all call these):
 
     task_queue_run(*, workspace, kind, targets=(), message="", user=None) -> WorkspaceTask
         kind: "plan" (speculative, never appliable) or "plan_and_apply".
