@@ -140,6 +140,12 @@ class WorkspaceSettingsForm(forms.Form):
     aws_external_id = forms.CharField(required=False, max_length=255, label="External ID")
     aws_region = forms.CharField(required=False, max_length=32, label="Region",
                                  widget=forms.TextInput(attrs={"placeholder": "eu-west-1"}))
+    timeout_init = forms.IntegerField(required=False, min_value=10, label="Init timeout (s)",
+                                      help_text="Empty: the platform default (IAC_TIMEOUT_INIT).")
+    timeout_plan = forms.IntegerField(required=False, min_value=10, label="Plan timeout (s)",
+                                      help_text="Empty: the platform default (IAC_TIMEOUT_PLAN).")
+    timeout_apply = forms.IntegerField(required=False, min_value=10, label="Apply timeout (s)",
+                                       help_text="Empty: the platform default (IAC_TIMEOUT_APPLY).")
 
     @classmethod
     def for_workspace(cls, workspace: Workspace, data=None):
@@ -147,7 +153,10 @@ class WorkspaceSettingsForm(forms.Form):
             "description", "execution_mode", "auto_apply", "terraform_version",
             "aws_role_arn", "aws_session_name", "aws_external_id", "aws_region")}
         initial["provider_config"] = json.dumps(workspace.provider_config, indent=2) if workspace.provider_config else ""
+        for stage, seconds in (workspace.timeouts or {}).items():
+            initial[f"timeout_{stage}"] = seconds
         return cls(data, initial=initial)
+
 
     def clean_terraform_version(self):
         return _version_pin(self.cleaned_data["terraform_version"])
@@ -186,6 +195,9 @@ class WorkspaceSettingsForm(forms.Form):
         data = super().clean()
         if (data.get("aws_session_name") or data.get("aws_external_id")) and not data.get("aws_role_arn"):
             self.add_error("aws_role_arn", "A session name or external ID needs a role to assume.")
+        # The three timeout fields become the workspace's ``timeouts`` (only those that are set).
+        timeouts = {stage: data.pop(f"timeout_{stage}", None) for stage in Workspace.TIMEOUT_STAGES}
+        data["timeouts"] = {stage: seconds for stage, seconds in timeouts.items() if seconds is not None}
         return data
 
 

@@ -13,7 +13,7 @@ from workspaces.models import Variable, Workspace
 
 SETTINGS_FIELDS = (
     "description", "execution_mode", "auto_apply", "terraform_version", "provider_config",
-    "aws_role_arn", "aws_session_name", "aws_external_id", "aws_region",
+    "aws_role_arn", "aws_session_name", "aws_external_id", "aws_region", "timeouts",
 )
 
 

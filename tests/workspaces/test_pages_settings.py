@@ -96,3 +96,23 @@ def test_delete_is_refused_while_a_run_is_active(auth_client, workspace):
 
 def test_delete_is_post_only(auth_client, workspace):
     assert auth_client.get(_url("workspace_delete")).status_code == 405
+
+
+def test_stage_timeouts_are_set_and_cleared_from_the_settings_tab(auth_client, workspace):
+    response = auth_client.post(_url(), {**VALID, "timeout_apply": "7200", "timeout_init": "120"}, follow=True)
+    assert "Settings saved." in response.content.decode()
+    workspace.refresh_from_db()
+    assert workspace.timeouts == {"apply": 7200, "init": 120}
+    page = auth_client.get(_url()).content.decode()
+    assert 'value="7200"' in page and 'value="120"' in page
+    auth_client.post(_url(), {**VALID, "timeout_apply": "", "timeout_init": ""})
+    workspace.refresh_from_db()
+    assert workspace.timeouts == {}
+
+
+def test_a_too_short_timeout_is_a_field_error(auth_client, workspace):
+    response = auth_client.post(_url(), {**VALID, "timeout_plan": "3"})
+    assert response.status_code == 400
+    assert "greater than or equal to 10" in response.content.decode()
+    workspace.refresh_from_db()
+    assert workspace.timeouts == {} and not workspace.auto_apply
