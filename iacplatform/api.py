@@ -10,7 +10,7 @@ from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
-from ninja.security import APIKeyHeader, HttpBearer, SessionAuth
+from ninja.security import HttpBearer, SessionAuth
 
 from iacplatform.errors import DomainError
 from workspaces.tokens import api_token_authenticate

@@ -1,6 +1,4 @@
-import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -79,8 +77,6 @@ class WorkerProcess:
     """A real `manage.py qcluster` on the test database, in its own process group."""
 
     def __init__(self, data_dir, workers=2, env=None):
-        import signal  # noqa: F401
-
         self.data_dir = data_dir
         full_env = {
             **os.environ,

@@ -198,7 +198,7 @@ def variable_edit_view(request, name, variable_id):
 
 @require_POST
 def variable_delete_view(request, name, variable_id):
-    from workspaces.services_settings import variable_delete
+    from workspaces.services import variable_delete
 
     workspace = selectors.workspace_get(name)
     variable = selectors.variable_get(workspace=workspace, variable_id=variable_id)
@@ -210,7 +210,7 @@ def variable_delete_view(request, name, variable_id):
 # --- settings and delete -------------------------------------------------------------------
 @require_http_methods(["GET", "POST"])
 def workspace_settings_view(request, name):
-    from workspaces.services_settings import workspace_update
+    from workspaces.services import workspace_update
 
     workspace = selectors.workspace_get_detailed(name)
     form = WorkspaceSettingsForm.for_workspace(workspace, request.POST or None)
@@ -232,7 +232,7 @@ def workspace_settings_view(request, name):
 
 @require_POST
 def workspace_delete_view(request, name):
-    from workspaces.services_settings import workspace_delete
+    from workspaces.services import workspace_delete
 
     workspace = selectors.workspace_get_detailed(name)
     delete_form = WorkspaceDeleteForm(request.POST, workspace=workspace)

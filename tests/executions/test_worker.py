@@ -1,6 +1,5 @@
 """With a real django-q2 worker process: FIFO per workspace, overlap across workspaces, reaper."""
 
-import os
 import signal
 
 import pytest

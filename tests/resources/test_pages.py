@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from executions.models import WorkspaceTask
 from resources.models import ResourceDependency, WorkspaceResource, WorkspaceResourcesSnapshot
-from resources.services import dependencies_set, resource_delete, resource_update, snapshot_create
+from resources.services import resource_delete, resource_update, snapshot_create
 from tests.resources.conftest import fragment
 from workspaces.models import Workspace
 
