@@ -9,6 +9,7 @@ credentials refused, cloud API throttling, a crash.
 import json
 import re
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -208,44 +209,42 @@ def test_providers_in_the_mirror_install_without_the_registry(workspace, save_co
 
 
 # --- state lock: another process holds terraform's lock on the state ----------------------
-def hold_state_lock(settings, *, release: threading.Event, held: threading.Event):
-    """Wait for the run's work dir, then take terraform's own OS lock on its state file (as a
-    running terraform does, lock info file included) until ``release`` is set."""
+def hold_state_lock(state: Path, *, release: threading.Event, held: threading.Event):
+    """Take terraform's own OS lock on ``state`` (as a running terraform does, lock info file
+    included) until ``release`` is set."""
     import fcntl
-    import time
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not held.is_set():
-        for state in settings.IAC_WORK_DIR.glob("task-*/terraform.tfstate"):
-            handle = open(state, "r+")
-            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            (state.parent / ".terraform.tfstate.lock.info").write_text(json.dumps({
-                "ID": "5f4dcc3b-5aa7-65d6-1d83-27de4c2a0c1e", "Operation": "OperationTypeApply", "Info": "",
-                "Who": "operator@laptop", "Version": "1.15.5", "Created": "2026-01-01T00:00:00Z",
-                "Path": "terraform.tfstate"}))
-            held.set()
-            release.wait(120)
-            fcntl.lockf(handle, fcntl.LOCK_UN)
-            handle.close()
-            return
-        time.sleep(0.002)
+    with open(state, "r+") as handle:
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        (state.parent / f".{state.name}.lock.info").write_text(json.dumps({
+            "ID": "5f4dcc3b-5aa7-65d6-1d83-27de4c2a0c1e", "Operation": "OperationTypeApply", "Info": "",
+            "Who": "operator@laptop", "Version": "1.15.5", "Created": "2026-01-01T00:00:00Z",
+            "Path": str(state)}))
+        held.set()
+        release.wait(120)
+        fcntl.lockf(handle, fcntl.LOCK_UN)
 
 
-def test_state_lock_held_by_another_process(transactional_db, workspace, save_code, settings, fast_retries):
-    save_code(workspace, tf_json({"a": {"input": "x"}}))
-    state_version_create(workspace=workspace, content=json.dumps(
-        {"version": 4, "terraform_version": "1.15.5", "serial": 1, "lineage": "lock-test", "outputs": {},
-         "resources": []}))
+def test_state_lock_held_by_another_process(transactional_db, workspace, save_code, settings, fast_retries,
+                                            tmp_path):
+    # The run's state lives where another terraform holds its lock (a local backend path shared
+    # by both), and the lock is taken before the run starts: no race with the run's own timing.
+    shared = tmp_path / "shared" / "terraform.tfstate"
+    shared.parent.mkdir()
+    shared.write_text(json.dumps({"version": 4, "terraform_version": "1.15.5", "serial": 1,
+                                  "lineage": "lock-test", "outputs": {}, "resources": []}))
+    save_code(workspace, tf_json({"a": {"input": "x"}},
+                                 extra={"terraform": {"backend": {"local": {"path": str(shared)}}}}))
     release, held = threading.Event(), threading.Event()
-    holder = threading.Thread(target=hold_state_lock, args=(settings,), kwargs={"release": release, "held": held})
+    holder = threading.Thread(target=hold_state_lock, args=(shared,), kwargs={"release": release, "held": held})
     holder.start()
     try:
+        assert held.wait(30)
         task = task_queue_run(workspace=workspace, kind="plan")
         run_in_thread(task).join(120)
     finally:
         release.set()
         holder.join(30)
-    assert held.is_set()
     assert_failed(task, "state_lock", "Another process holds the state lock",
                   "5f4dcc3b-5aa7-65d6-1d83-27de4c2a0c1e", "operator@laptop")
     assert "Error acquiring the state lock" in task.error_message
