@@ -17,7 +17,6 @@ from tests.executions.test_failures import (
     retry_waits, run_in_thread, started,
 )
 from workspaces.models import StateVersion
-from workspaces.services import state_version_create
 
 Status = WorkspaceTask.Status
 
@@ -69,16 +68,20 @@ def test_throttled_plan_succeeds_on_a_later_attempt(workspace, save_code, run_no
 
 
 def test_state_lock_released_during_the_wait_lets_the_plan_through(transactional_db, workspace, save_code,
-                                                                   settings):
+                                                                   settings, tmp_path):
     settings.IAC_RETRY_ATTEMPTS = 3
     settings.IAC_RETRY_BASE_SECONDS = 1
-    save_code(workspace, tf_json({"a": {"input": "x"}}))
-    state_version_create(workspace=workspace, content=json.dumps(
-        {"version": 4, "terraform_version": "1.15.5", "serial": 1, "lineage": "lock-test", "outputs": {},
-         "resources": []}))
+    # Another terraform holds the lock of a shared local-backend state before the run starts.
+    shared = tmp_path / "shared" / "terraform.tfstate"
+    shared.parent.mkdir()
+    shared.write_text(json.dumps({"version": 4, "terraform_version": "1.15.5", "serial": 1,
+                                  "lineage": "lock-test", "outputs": {}, "resources": []}))
+    save_code(workspace, tf_json({"a": {"input": "x"}},
+                                 extra={"terraform": {"backend": {"local": {"path": str(shared)}}}}))
     release, held = threading.Event(), threading.Event()
-    holder = threading.Thread(target=hold_state_lock, args=(settings,), kwargs={"release": release, "held": held})
+    holder = threading.Thread(target=hold_state_lock, args=(shared,), kwargs={"release": release, "held": held})
     holder.start()
+    assert held.wait(30)
     task = task_queue_run(workspace=workspace, kind="plan")
     try:
         worker = run_in_thread(task)
