@@ -13,21 +13,11 @@ and deletes everything it created. Target: each ≤ 300 ms.
 """
 
 import json
-import os
-import statistics
 import sys
 import time
 import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iacplatform.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-
-import django  # noqa: E402
-
-django.setup()
+import _setup  # first: sets Django up from the repository root
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
@@ -95,15 +85,7 @@ def _state(serial: int, lineage: str, generation: int) -> str:
 
 
 def _time(client: Client, url: str) -> tuple[float, list[float]]:
-    response = client.get(url)  # warm-up (templates, caches)
-    assert response.status_code == 200, (url, response.status_code)
-    samples = []
-    for _ in range(REPEAT):
-        start = time.perf_counter()
-        response = client.get(url)
-        samples.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 200
-    return statistics.median(samples), samples
+    return _setup.time_page(client, url, REPEAT)
 
 
 def main() -> int:

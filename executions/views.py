@@ -19,7 +19,8 @@ from executions.forms import ConfirmForm, RunForm
 from executions.models import IllegalTransition, WorkspaceTask
 from iacplatform.errors import DomainError
 from workspaces.selectors import workspace_get, workspace_get_detailed
-from workspaces.views import form_error_from, render_page
+from iacplatform.pages import render_page
+from workspaces.views import form_error_from
 
 Status = WorkspaceTask.Status
 RUNS_PER_PAGE = 25

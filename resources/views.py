@@ -8,11 +8,11 @@ errors (400) or flash messages; a missing id is a 404 page.
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
+from iacplatform.pages import render_page
 from iacplatform.errors import DomainError, NotFound
 from resources import fragments, selectors, services
 from resources.forms import ImportForm, ResourceEditForm, ResourceForm, SnapshotForm
@@ -28,10 +28,7 @@ TAB = "resources"
 
 
 def _render(request, template: str, fragment: str | None, context: dict, status: int = 200) -> HttpResponse:
-    name = f"{template}#{fragment}" if request.htmx and fragment else template
-    response = render(request, name, {"tab": TAB, **context}, status=status)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return render_page(request, template, {"tab": TAB, **context}, fragment=fragment, status=status)
 
 
 def _resource(workspace, pk) -> WorkspaceResource:
@@ -169,31 +166,29 @@ def resource_edit(request, name, pk):
     }, status=status)
 
 
-@require_POST
-def resource_delete(request, name, pk):
+def _resource_action(request, name, pk, action, success: str):
+    """Soft delete or restore: run the service, say what happened, back to the resource."""
     workspace = workspace_get(name)
     resource = _resource(workspace, pk)
     try:
-        services.resource_delete(resource=resource, user=request.user)
+        action(resource=resource, user=request.user)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Deleted {resource.resource_id}: the next apply destroys it. "
-                                  "Its history stays; restore it to bring it back.")
+        messages.success(request, success.format(address=resource.resource_id))
     return redirect("resource_detail", name=workspace.name, pk=resource.pk)
+
+
+@require_POST
+def resource_delete(request, name, pk):
+    return _resource_action(request, name, pk, services.resource_delete,
+                            "Deleted {address}: the next apply destroys it. "
+                            "Its history stays; restore it to bring it back.")
 
 
 @require_POST
 def resource_restore(request, name, pk):
-    workspace = workspace_get(name)
-    resource = _resource(workspace, pk)
-    try:
-        services.resource_restore(resource=resource, user=request.user)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Restored {resource.resource_id}.")
-    return redirect("resource_detail", name=workspace.name, pk=resource.pk)
+    return _resource_action(request, name, pk, services.resource_restore, "Restored {address}.")
 
 
 # --- versions ---------------------------------------------------------------------------------

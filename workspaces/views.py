@@ -9,20 +9,12 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from iacplatform.errors import DomainError
+from iacplatform.pages import render_page
 from workspaces import selectors
 from workspaces.forms import LockForm, VariableForm, WorkspaceCreateForm, WorkspaceDeleteForm, WorkspaceSettingsForm
-
-
-def render_page(request, template: str, context: dict, *, fragment: str | None = None, status: int = 200):
-    """Render the page, or only ``template#fragment`` for an HTMX request; vary on HX-Request."""
-    name = f"{template}#{fragment}" if fragment and request.htmx else template
-    response = render(request, name, context, status=status)
-    patch_vary_headers(response, ("HX-Request",))
-    return response
 
 
 def form_error_from(form, exc: DomainError) -> None:

@@ -9,11 +9,11 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
+from iacplatform.pages import render_page
 from iacplatform.errors import DomainError, NotFound
 from workspaces import versions
 from workspaces.codecheck import AUTO, HCL, JSON
@@ -28,10 +28,7 @@ VIEWS = ("unified", "split")
 
 
 def _render(request, template: str, fragment: str | None, context: dict, status: int = 200) -> HttpResponse:
-    name = f"{template}#{fragment}" if request.htmx and fragment else template
-    response = render(request, template_name=name, context=context, status=status)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return render_page(request, template, context, fragment=fragment, status=status)
 
 
 def _number(value, **kwargs) -> int:
