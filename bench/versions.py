@@ -28,7 +28,8 @@ from django.urls import reverse  # noqa: E402
 
 from executions.models import WorkspaceTask  # noqa: E402
 from workspaces.models import Workspace, WorkspaceCodeVersion  # noqa: E402
-from workspaces.services import code_checksum, state_version_create  # noqa: E402
+from workspaces.code.services import code_checksum
+from workspaces.state.services import state_version_create
 
 CODE_VERSIONS = 200
 STATE_RESOURCES = 2400  # ~2.1 KB each (as Terraform writes it, indented): ~5 MB of state

@@ -26,9 +26,12 @@ from executions.models import WorkspaceTask
 from executions.runner import group_processes
 from executions.terraform import TerraformInfo, TerraformNotFound, terraform_info
 from iacplatform.errors import DomainError
-from workspaces.codecheck import InvalidCode, check_code
+from workspaces.code.check import InvalidCode, check_code
 from workspaces.models import Variable, Workspace
-from workspaces.services import InvalidState, parse_state
+from workspaces.state.document import InvalidState, parse_state
+from executions.services import plan_staleness
+from executions.terraform import terraform_path
+from workspaces.models import StateVersion
 
 Status = WorkspaceTask.Status
 LOCK_INFO_FILE = ".terraform.tfstate.lock.info"
@@ -109,8 +112,6 @@ def check_no_other_run(task: WorkspaceTask) -> None:
 
 
 def check_plan_fresh(task: WorkspaceTask) -> None:
-    from executions.services import plan_staleness
-
     plan = task.plan_task
     if plan is None or not plan.plan_file:
         raise CheckFailed("plan_fresh", "The plan file of the approved plan is missing; plan again.",
@@ -222,8 +223,6 @@ _terraform_versions: dict[tuple, TerraformInfo] = {}
 
 def worker_terraform() -> TerraformInfo:
     """``terraform version`` of the configured binary, remembered while the file is unchanged."""
-    from executions.terraform import terraform_path
-
     path = terraform_path()
     stat = os.stat(path)
     key = (path, stat.st_mtime_ns, stat.st_size)
@@ -325,8 +324,6 @@ def leftovers_after_run(*, workdir: Path, pgids: list[int]) -> list[str]:
 
 def outputs_problem(task: WorkspaceTask, expected: dict) -> str | None:
     """Are the state's outputs recorded on the task and its state version?"""
-    from workspaces.models import StateVersion
-
     stored = WorkspaceTask.objects.filter(pk=task.pk).values_list("outputs", flat=True).first()
     if stored != expected:
         return "the outputs terraform wrote are not recorded on the run"

@@ -15,9 +15,11 @@ from pathlib import Path
 from django.conf import settings
 
 from iacplatform.errors import DomainError
-from workspaces.codefiles import split_code_files
+from workspaces.code.files import split_code_files
 from workspaces.models import Variable, Workspace, WorkspaceCodeVersion
-from workspaces.services import latest_state
+from workspaces.state.selectors import latest_state
+from resources.aggregation import aggregate_main_tf
+from workspaces.secrets import ordered, state_secret_strings, variable_secret_strings
 
 HCL_VARIABLE_BLOCK = re.compile(r'^\s*variable\s+"?([A-Za-z_][A-Za-z0-9_-]*)"?\s*\{', re.MULTILINE)
 
@@ -82,8 +84,6 @@ def remove_workdir(path: Path | None, *, failed: bool) -> None:
 # --- the four files ----------------------------------------------------------------------
 def main_files(workspace: Workspace, code_version: WorkspaceCodeVersion | None) -> dict[str, str]:
     """The code files: the code version, or the aggregated resources (the "smart source")."""
-    from resources.aggregation import aggregate_main_tf
-
     files: dict[str, str] = {}
     if code_version is not None:
         files.update(split_code_files(code_version.code, code_version.code_format))
@@ -226,20 +226,6 @@ def build_environment(workspace: Workspace, workdir: Path, variables: list[Varia
     return env
 
 
-def secret_values(variables: list[Variable]) -> list[str]:
-    """Strings to redact from logs: sensitive values, and the string literals inside HCL ones."""
-    found: set[str] = set()
-    for var in variables:
-        if not var.sensitive:
-            continue
-        value = var.get_value()
-        if value:
-            found.add(value)
-        if var.hcl:
-            found.update(s for s in re.findall(r'"((?:[^"\\]|\\.)+)"', value) if len(s) >= 4)
-    return sorted(found, key=len, reverse=True)
-
-
 def prepare_workdir(task, *, code_version: WorkspaceCodeVersion | None, with_state: bool = True) -> WorkDir:
     """Write the whole working directory of a task and return what the runner needs."""
     workspace = task.workspace
@@ -254,14 +240,12 @@ def prepare_workdir(task, *, code_version: WorkspaceCodeVersion | None, with_sta
     write_file(path / "variables.tfvars", tfvars)
     for name in ("provider.tf.json", "variables.tf.json"):
         (path / name).chmod(0o600)
-    workdir = WorkDir(path=path, env=build_environment(workspace, path, variables), secrets=secret_values(variables))
+    workdir = WorkDir(path=path, env=build_environment(workspace, path, variables), secrets=variable_secret_strings(variables))
     state = latest_state(workspace) if with_state else None
     if state is not None:
         write_file(workdir.state_file, state.content)
         workdir.state_serial, workdir.state_lineage, workdir.state_checksum = state.serial, state.lineage, state.checksum
         # terraform prints previous values too: secrets the variables no longer hold stay hidden.
-        from workspaces.versions import state_secret_strings
 
-        workdir.secrets = sorted(set(workdir.secrets) | set(state_secret_strings(json.loads(state.content))),
-                                 key=len, reverse=True)
+        workdir.secrets = ordered([*workdir.secrets, *state_secret_strings(json.loads(state.content))])
     return workdir

@@ -1,16 +1,9 @@
 """Forms of the run pages: start a run, confirm a plan."""
 
-import re
-
 from django import forms
 
-# A resource or module address as `terraform plan -target` takes it:
-# module.net.aws_subnet.a, terraform_data.x["k"], module.web, data.x.y, module.m[0].t.n
-_INDEX = r'(\[(\d+|"[^"]*")\])?'
-_NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
-TARGET = re.compile(
-    rf"^(module\.{_NAME}{_INDEX}\.)*(module\.{_NAME}{_INDEX}|(data\.)?{_NAME}\.{_NAME}{_INDEX})$"
-)
+from executions.services import clean_targets
+from iacplatform.errors import DomainError
 
 
 class RunForm(forms.Form):
@@ -33,13 +26,10 @@ class RunForm(forms.Form):
     )
 
     def clean_targets(self):
-        lines = [line.strip() for line in self.cleaned_data["targets"].splitlines() if line.strip()]
-        bad = [line for line in lines if not TARGET.match(line)]
-        if bad:
-            raise forms.ValidationError(
-                f"Not a resource or module address: {', '.join(bad)}. Use e.g. module.web.terraform_data.page."
-            )
-        return list(dict.fromkeys(lines))
+        try:
+            return clean_targets(self.cleaned_data["targets"].splitlines())
+        except DomainError as exc:
+            raise forms.ValidationError(exc.message) from None
 
 
 class ConfirmForm(forms.Form):

@@ -6,9 +6,9 @@ import time
 from django.db.models import Max
 
 from executions.models import TaskLog
+from workspaces.secrets import REDACTED, ordered, redact
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-REDACTED = "***"
 
 
 class LogWriter:
@@ -23,17 +23,14 @@ class LogWriter:
 
     def __init__(self, task, secrets: list[str] | None = None):
         self.task = task
-        self.secrets = [s for s in (secrets or []) if s]
+        self.secrets = ordered(secrets or [])
         self.stage = task.stage
         self.pending: list[str] = []
         self.last_flush = time.monotonic()
         self.seq = TaskLog.objects.filter(task=task).aggregate(m=Max("seq"))["m"] or 0
 
     def redact(self, text: str) -> str:
-        text = ANSI.sub("", text)
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return redact(ANSI.sub("", text), self.secrets, REDACTED)
 
     def add(self, line: str) -> None:
         self.pending.append(self.redact(line.rstrip("\n")))

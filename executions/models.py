@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from executions.errors import category_info
 
 
 class IllegalTransition(Exception):
@@ -144,8 +145,6 @@ class WorkspaceTask(models.Model):
     @property
     def error_info(self) -> dict | None:
         """Category, label, retryable flag and hint of the error, for pages and the API."""
-        from executions.errors import category_info
-
         info = category_info(self.error_category)
         if info is None:
             return None

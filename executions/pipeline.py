@@ -29,7 +29,11 @@ from executions.state_save import StateSaveFailed, save_state, write_backup
 from iacplatform.errors import DomainError
 from workspaces.crypto import decrypt_bytes, encrypt_bytes
 from workspaces.models import sha256_hex
-from workspaces.services import mask_outputs, parse_state, variables_checksum, workspace_lock
+from workspaces.secrets import mask_outputs
+from workspaces.state.document import parse_state
+from workspaces.services import variables_checksum, workspace_lock
+from executions.services import task_confirm
+from resources.aggregation import resource_version_map
 
 logger = logging.getLogger("executions.pipeline")
 Status = WorkspaceTask.Status
@@ -220,8 +224,6 @@ class TaskRun:
 
     # -- plan -------------------------------------------------------------------------------
     def plan(self) -> None:
-        from resources.aggregation import resource_version_map
-
         task = self.task
         self.prepare(task.code_version)
         workspace = task.workspace
@@ -284,8 +286,6 @@ class TaskRun:
         )
 
     def auto_apply(self) -> None:
-        from executions.services import task_confirm
-
         try:
             task_confirm(task=self.task, user=None, comment="auto-apply")
         except DomainError as exc:

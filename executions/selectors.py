@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from executions.models import TaskLog, WorkspaceTask
+from workspaces.models import StateVersion
 
 Status = WorkspaceTask.Status
 Stage = WorkspaceTask.Stage
@@ -68,8 +69,6 @@ def run_get(*, workspace, task_id: int, with_related: bool = True) -> WorkspaceT
 
     ``with_related=False`` is for the log poller, which asks every second and needs only the row.
     """
-    from workspaces.models import StateVersion
-
     if not with_related:
         return get_object_or_404(_tasks(), workspace=workspace, pk=task_id)
     qs = (

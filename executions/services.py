@@ -35,21 +35,27 @@ from django.utils import timezone
 from executions.models import TaskLog, WorkspaceTask
 from iacplatform.errors import Conflict, DomainError, WorkspaceLocked
 from workspaces.models import Workspace
-from workspaces.services import latest_state, variables_checksum
+from workspaces.state.selectors import latest_state
+from workspaces.services import variables_checksum
+from django_q.tasks import async_task
+from resources.aggregation import resource_version_map
 
 logger = logging.getLogger("executions")
 Status = WorkspaceTask.Status
 TaskType = WorkspaceTask.TaskType
 
-# resource addresses: terraform_data.a, data.x.y, module.web, module.web.terraform_data.a, a["k"], a[0]
+# A resource or module address as `terraform plan -target` takes it:
+# module.net.aws_subnet.a, terraform_data.x["k"], module.web, data.x.y, module.m[0].t.n
+_INDEX = r'(\[(\d+|"[^"]*")\])?'
+_NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
 TARGET = re.compile(
-    r'^(module\.[A-Za-z_][\w-]*(\[[^\]]+\])?\.)*((data\.)?[A-Za-z_][\w-]*\.[A-Za-z_][\w-]*(\[[^\]]+\])?'
-    r'|module\.[A-Za-z_][\w-]*(\[[^\]]+\])?)$'
+    rf"^(module\.{_NAME}{_INDEX}\.)*(module\.{_NAME}{_INDEX}|(data\.)?{_NAME}\.{_NAME}{_INDEX})$"
 )
 QUEUE_KINDS = {TaskType.PLAN, TaskType.PLAN_AND_APPLY}
 
 
-def _clean_targets(targets) -> list[str]:
+def clean_targets(targets) -> list[str]:
+    """The addresses to plan with ``-target``, in order, without duplicates; a bad one is a 400."""
     cleaned = []
     for raw in targets or ():
         target = str(raw).strip()
@@ -64,8 +70,6 @@ def _clean_targets(targets) -> list[str]:
 
 
 def _enqueue(task_id: int) -> None:
-    from django_q.tasks import async_task
-
     async_task("executions.tasks.run_task", task_id, task_name=f"run-{task_id}", group="runs")
 
 
@@ -132,7 +136,7 @@ def task_queue_run(*, workspace, kind, targets=(), message: str = "", user=None)
     if workspace.locked:
         raise WorkspaceLocked(f"Workspace {workspace.name} is locked: {workspace.lock_reason or 'no reason given'}")
     task = WorkspaceTask.objects.create(
-        workspace=workspace, task_type=kind, targets=_clean_targets(targets), message=message[:500],
+        workspace=workspace, task_type=kind, targets=clean_targets(targets), message=message[:500],
         created_by=user if getattr(user, "is_authenticated", False) else None,
         code_version=workspace.current_code_version,
     )
@@ -144,8 +148,6 @@ def task_queue_run(*, workspace, kind, targets=(), message: str = "", user=None)
 
 def plan_staleness(plan_task: WorkspaceTask) -> str | None:
     """Why applying this plan would not apply what was approved, or None."""
-    from resources.aggregation import resource_version_map
-
     workspace = Workspace.objects.select_related("current_code_version").get(pk=plan_task.workspace_id)
     ctx = plan_task.context or {}
     current_code = workspace.current_code_version.number if workspace.current_code_version_id else None
@@ -227,10 +229,3 @@ def task_cancel(*, task, user=None) -> WorkspaceTask:
 def task_logs_after(*, task, after: int = 0):
     return list(TaskLog.objects.filter(task=task, seq__gt=after).order_by("seq"))
 
-
-def workspace_unlock_and_dispatch(*, workspace, user=None):
-    from workspaces.services import workspace_unlock
-
-    workspace = workspace_unlock(workspace=workspace, user=user)
-    dispatch_workspace(workspace.pk)
-    return workspace

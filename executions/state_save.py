@@ -18,6 +18,8 @@ from django.utils import timezone
 from executions.notifications import notify_emergency
 from iacplatform.errors import Conflict, DomainError, NotFound
 from workspaces import services as workspace_services
+from workspaces.state import services as state_services
+from workspaces.state.document import InvalidState
 from workspaces.models import Workspace
 
 logger = logging.getLogger("executions.state")
@@ -52,14 +54,14 @@ def save_state(*, task, content: str, log=None, source: str = "apply"):
     last_error = ""
     for attempt in range(1, attempts + 1):
         try:
-            version = workspace_services.state_version_create(
+            version = state_services.state_version_create(
                 workspace=workspace, content=content, task=task, user=task.created_by, source=source,
                 sequential=True,
             )
             if log is not None:
                 log.info(f"[platform] state saved as serial {version.serial} ({version.resource_count} resources)")
             return version
-        except (Conflict, workspace_services.InvalidState) as exc:
+        except (Conflict, InvalidState) as exc:
             # Not a passing fault: retrying cannot make an invalid or conflicting state valid.
             last_error = exc.message
             if log is not None:
@@ -102,7 +104,7 @@ def state_restore_from_backup(*, workspace: Workspace, backup_path: str | None =
         path = candidates[-1]
     content = path.read_text()
     try:
-        version = workspace_services.state_version_create(
+        version = state_services.state_version_create(
             workspace=workspace, content=content, user=user, source="backup_restore", force=force,
             sequential=True,
         )

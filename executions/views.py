@@ -21,6 +21,10 @@ from iacplatform.errors import DomainError
 from workspaces.selectors import workspace_get, workspace_get_detailed
 from iacplatform.pages import render_page
 from workspaces.views import form_error_from
+from executions.services import task_cancel
+from executions.services import task_confirm
+from executions.services import task_discard
+from executions.services import task_queue_run
 
 Status = WorkspaceTask.Status
 RUNS_PER_PAGE = 25
@@ -57,8 +61,6 @@ def run_new_view(request, name):
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            from executions.services import task_queue_run
-
             try:
                 task = task_queue_run(
                     workspace=workspace, kind=form.cleaned_data["kind"], targets=form.cleaned_data["targets"],
@@ -160,8 +162,6 @@ def _act(request, name, task_id, action):
 @require_POST
 def run_confirm_view(request, name, task_id):
     def confirm(workspace, task):
-        from executions.services import task_confirm
-
         form = ConfirmForm(request.POST)
         if not form.is_valid():
             raise DomainError("The comment is too long (500 characters at most).")
@@ -175,8 +175,6 @@ def run_confirm_view(request, name, task_id):
 @require_POST
 def run_discard_view(request, name, task_id):
     def discard(workspace, task):
-        from executions.services import task_discard
-
         task_discard(task=task, user=request.user)
         messages.success(request, f"Run #{task.pk} discarded: nothing will be applied.")
         return redirect("run_detail", workspace.name, task.pk)
@@ -187,8 +185,6 @@ def run_discard_view(request, name, task_id):
 @require_POST
 def run_cancel_view(request, name, task_id):
     def cancel(workspace, task):
-        from executions.services import task_cancel
-
         task = task_cancel(task=task, user=request.user)
         if task.status == Status.CANCELLED:
             messages.success(request, f"Run #{task.pk} cancelled.")

@@ -24,16 +24,6 @@ class TokenAuth(HttpBearer):
         return user
 
 
-class ApiError(Exception):
-    """Raise from an endpoint or service to answer with a 4xx in the common shape."""
-
-    def __init__(self, status: int, detail: str, errors: dict | None = None):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.errors = errors or {}
-
-
 api = NinjaAPI(
     title="Terraform execution platform API",
     version="1",
@@ -45,11 +35,6 @@ api = NinjaAPI(
 
 def error_response(request, status: int, detail: str, errors: dict | None = None):
     return api.create_response(request, {"detail": detail, "errors": errors or {}}, status=status)
-
-
-@api.exception_handler(ApiError)
-def _api_error(request, exc: ApiError):
-    return error_response(request, exc.status, exc.detail, exc.errors)
 
 
 @api.exception_handler(DomainError)

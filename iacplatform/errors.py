@@ -28,3 +28,9 @@ class Conflict(DomainError):
 
 class WorkspaceLocked(DomainError):
     status = 423
+
+
+class Forbidden(DomainError):
+    """The user may not do this (a missing role or permission)."""
+
+    status = 403

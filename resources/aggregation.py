@@ -20,6 +20,7 @@ import copy
 from iacplatform.errors import Conflict, DomainError
 from resources.fragments import Address, InvalidCode, block_address, body_of, iter_json_blocks, loads_json
 from resources.models import ResourceDependency, WorkspaceResource
+from workspaces.models import Workspace, WorkspaceCodeVersion
 
 RESOURCE_KEYWORDS = ("resource", "data", "module")
 
@@ -69,8 +70,6 @@ def resource_version_map(workspace) -> dict:
 
 def _current_code_version(workspace):
     """Read from the database: the caller's workspace object may predate the last code save."""
-    from workspaces.models import Workspace, WorkspaceCodeVersion
-
     current = Workspace.objects.filter(pk=workspace.pk).values("current_code_version_id")
     return WorkspaceCodeVersion.objects.filter(pk__in=current).first()
 

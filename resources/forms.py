@@ -5,6 +5,7 @@ import json
 from django import forms
 
 from resources.services import ON_DUPLICATE
+from resources.importer import ImportParseError, hcl_to_json
 
 CODE_WIDGET = forms.Textarea(attrs={"class": "code", "spellcheck": "false", "rows": 18, "wrap": "off",
                                     "autocomplete": "off", "autocapitalize": "off"})
@@ -27,7 +28,6 @@ class ResourceCodeField(forms.CharField):
             except ValueError as exc:
                 raise forms.ValidationError(
                     f"Not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}.") from None
-        from resources.importer import ImportParseError, hcl_to_json
 
         try:
             return hcl_to_json(text, name="code")

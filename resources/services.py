@@ -18,6 +18,11 @@ from resources import fragments
 from resources.fragments import Address, InvalidCode, parse_fragment
 from resources.models import ResourceCodeVersion, ResourceDependency, WorkspaceResource, WorkspaceResourcesSnapshot
 from workspaces.models import Workspace
+from workspaces.runs import runs
+from resources.aggregation import resource_version_map
+from resources.importer import ImportParseError, hcl_to_json
+from resources.importer import parse_files
+from resources.workspace_code import plan_code_merge
 
 logger = logging.getLogger("resources")
 ChangeType = ResourceCodeVersion.ChangeType
@@ -78,8 +83,6 @@ def _append_version(*, resource: WorkspaceResource, code: dict, change_type: str
 def _fragment(code) -> tuple[Address, dict]:
     """A fragment from a dict, its JSON text, or one HCL block (text not starting with "{")."""
     if isinstance(code, str) and code.strip() and not code.lstrip().startswith(("{", "[")):
-        from resources.importer import ImportParseError, hcl_to_json
-
         try:
             code = hcl_to_json(code, name="code")
         except ImportParseError as exc:
@@ -206,7 +209,6 @@ def snapshot_create(*, workspace, name: str, description: str = "", user=None) -
     if WorkspaceResourcesSnapshot.objects.filter(workspace=workspace, name=name).exists():
         raise Conflict(f"A snapshot named {name!r} already exists in {workspace.name}.",
                        errors={"name": ["already exists"]})
-    from resources.aggregation import resource_version_map
 
     return WorkspaceResourcesSnapshot.objects.create(
         workspace=workspace, name=name, description=description,
@@ -377,8 +379,6 @@ def dependencies_set(*, resource, depends_on, user=None) -> list[WorkspaceResour
 # --- targeted plans -------------------------------------------------------------------------
 def resources_deploy(*, workspace, resource_ids, kind: str = "plan", message: str = "", user=None):
     """Queue a plan of the selected resources only (``-target`` per address), through the normal queue."""
-    from executions.services import task_queue_run
-
     if not isinstance(resource_ids, (list, tuple, set)) or not resource_ids:
         raise DomainError("Select at least one resource to plan.", errors={"resource_ids": ["required"]})
     ids = set()
@@ -398,7 +398,7 @@ def resources_deploy(*, workspace, resource_ids, kind: str = "plan", message: st
                           errors={"resource_ids": [f"deleted: {a}" for a in deleted]})
     targets = [r.resource_id for r in resources]
     message = message.strip() or f"Targeted plan: {', '.join(targets)}"
-    return task_queue_run(workspace=workspace, kind=kind, targets=targets, message=message[:500], user=_user(user))
+    return runs().queue_plan(workspace=workspace, kind=kind, targets=targets, message=message[:500], user=_user(user))
 
 
 # --- import ---------------------------------------------------------------------------------
@@ -444,8 +444,6 @@ def resources_import(*, workspace, files: dict[str, str], on_duplicate: str = "f
     are listed), "skip" (keep what exists; reported), "new_version" (a new version of the
     resource, restoring it if it was deleted; the code block is replaced).
     """
-    from resources.importer import parse_files
-
     if on_duplicate not in ON_DUPLICATE:
         raise DomainError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}.",
                           errors={"on_duplicate": ["invalid choice"]})
@@ -455,8 +453,6 @@ def resources_import(*, workspace, files: dict[str, str], on_duplicate: str = "f
 
 @transaction.atomic
 def _import_parsed(*, workspace, parsed, on_duplicate, message, user) -> ImportReport:
-    from resources.workspace_code import plan_code_merge
-
     workspace = _lock_workspace(workspace)
     report = ImportReport(warnings=list(parsed.warnings), module_files=sorted(parsed.module_files))
     existing = {r.resource_id: r for r in WorkspaceResource.objects.filter(workspace=workspace)

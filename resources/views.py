@@ -19,6 +19,7 @@ from resources.forms import ImportForm, ResourceEditForm, ResourceForm, Snapshot
 from resources.models import WorkspaceResource
 from workspaces.diffs import DEFAULT_CONTEXT
 from workspaces.selectors import workspace_get
+from workspaces.code.files import split_code_files
 
 PER_PAGE = 50
 VERSIONS_PER_PAGE = 25
@@ -353,8 +354,6 @@ def snapshot_delete(request, name, pk):
 # --- import -----------------------------------------------------------------------------------
 def _import_files(form, request) -> dict[str, str]:
     """{file name: text} from the pasted text (with ``# file:`` markers) and the uploads."""
-    from workspaces.codefiles import split_code_files
-
     files: dict[str, str] = {}
     text = form.cleaned_data.get("text") or ""
     if text.strip():

@@ -24,6 +24,9 @@ from iacplatform.errors import DomainError
 from resources import fragments
 from resources.fragments import Address, InvalidCode, block_address, iter_json_blocks
 from workspaces.models import Workspace, WorkspaceCodeVersion
+from resources.importer import ImportParseError, _parse_hcl, _parse_json
+from workspaces.code.files import split_code_files
+from workspaces.code.services import code_version_save
 
 NAMED = ("variable", "output", "check")
 LISTED = ("moved", "import", "removed")
@@ -74,8 +77,6 @@ class CodeMerge:
         self.code_changed = True
 
     def save(self, *, workspace, message: str, user=None) -> WorkspaceCodeVersion | None:
-        from workspaces.services import code_version_save
-
         if not (self.code_changed or self.provider_changed):
             return None
         current = _current(workspace)
@@ -227,9 +228,6 @@ def _deep_update(target: dict, source: dict) -> None:
 
 # --- HCL ------------------------------------------------------------------------------------
 def _hcl_merge(current, parsed, on_duplicate: str) -> CodeMerge:
-    from resources.importer import ImportParseError, _parse_hcl, _parse_json
-    from workspaces.codefiles import split_code_files
-
     files = split_code_files(current.code, "hcl") if current is not None else {"main.tf": ""}
     main_text = files.pop("main.tf", "")
     merge = CodeMerge(mode="hcl", main_text=main_text, files=files)

@@ -1,13 +1,16 @@
 from django import forms
 from django.contrib import admin
 
+from iacplatform.errors import DomainError
 from workspaces.models import ApiToken, StateVersion, Variable, Workspace, WorkspaceCodeVersion
+from workspaces.secrets import variable_display_value
+from workspaces.services import variable_check, variable_set
 
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ("name", "execution_mode", "auto_apply", "locked", "terraform_version", "updated_at")
-    list_filter = ("execution_mode", "auto_apply", "locked")
+    list_display = ("name", "auto_apply", "locked", "terraform_version", "updated_at")
+    list_filter = ("auto_apply", "locked")
     search_fields = ("name", "description")
     readonly_fields = ("created_at", "updated_at", "locked_at", "locked_by")
     raw_id_fields = ("current_code_version",)
@@ -30,14 +33,30 @@ class VariableAdminForm(forms.ModelForm):
         if self.instance.pk and not self.instance.sensitive:
             self.fields["new_value"].initial = self.instance.value
 
+    def clean(self):
+        data = super().clean()
+        workspace, key, category = data.get("workspace"), data.get("key"), data.get("category")
+        if workspace and key and category:
+            existing = Variable.objects.filter(workspace=workspace, key=key, category=category).first()
+            try:
+                variable_check(workspace=workspace, key=key, category=category, value=data.get("new_value"),
+                               hcl=data.get("hcl", False), sensitive=data.get("sensitive", False),
+                               existing=existing, create=self.instance.pk is None)
+            except DomainError as exc:
+                raise forms.ValidationError(exc.message) from None
+        return data
+
     def save(self, commit=True):
-        var = super().save(commit=False)
-        new_value = self.cleaned_data.get("new_value", "")
-        if new_value or not var.pk or not var.sensitive:
-            var.set_value(new_value)
-        if commit:
-            var.save()
-        return var
+        """Through the service, so the admin keeps the same rules (a sensitive value survives an edit)."""
+        data = self.cleaned_data
+        new_value = data.get("new_value", "")
+        keep = self.instance.pk and self.instance.sensitive and not new_value
+        return variable_set(workspace=data["workspace"], key=data["key"], category=data["category"],
+                            value=None if keep else new_value, hcl=data.get("hcl", False),
+                            sensitive=data.get("sensitive", False), description=data.get("description", ""))
+
+    def save_m2m(self):  # the admin calls it after save(commit=False); a variable has none
+        pass
 
 
 @admin.register(Variable)
@@ -50,7 +69,10 @@ class VariableAdmin(admin.ModelAdmin):
 
     @admin.display(description="value")
     def shown_value(self, obj):
-        return obj.display_value
+        return variable_display_value(obj)
+
+    def save_model(self, request, obj, form, change):
+        pass  # the form saved it through the service already
 
 
 @admin.register(WorkspaceCodeVersion)

@@ -2,7 +2,7 @@ from datetime import datetime
 
 from ninja import Router, Schema
 
-from workspaces.selectors import workspace_list
+from workspaces.selectors import workspace_get, workspace_list
 
 router = Router(tags=["workspaces"])
 
@@ -11,7 +11,6 @@ class WorkspaceOut(Schema):
     id: int
     name: str
     description: str
-    execution_mode: str
     terraform_version: str
     auto_apply: bool
     locked: bool
@@ -49,6 +48,4 @@ class VariableOut(Schema):
 
 @router.get("/workspaces/{name}/variables", response=list[VariableOut])
 def list_variables(request, name: str):
-    from workspaces.selectors import workspace_get
-
     return list(workspace_get(name).variables.all())

@@ -13,9 +13,15 @@ from django.http import HttpResponse
 from ninja import Query, Router, Schema, Status
 
 from iacplatform.errors import DomainError
-from workspaces import versions
 from workspaces.diffs import DEFAULT_CONTEXT
 from workspaces.selectors import workspace_get
+from iacplatform import inputs
+from workspaces.code import selectors as code_selectors
+from workspaces.code import services as code_services
+from workspaces.state import compare as state_compare_mod
+from workspaces.state import document as state_document
+from workspaces.state import selectors as state_selectors
+from workspaces.state import services as state_services
 
 router = Router(tags=["versions"])
 
@@ -191,11 +197,11 @@ def _state_out(version, current_serial) -> dict:
 
 
 def _serial(value, field_name="serial") -> int:
-    return versions.parse_number(value, what="serial", minimum=0, field_name=field_name)
+    return inputs.parse_number(value, what="serial", minimum=0, field_name=field_name)
 
 
 def _number(value, field_name="number") -> int:
-    return versions.parse_number(value, what="version number", minimum=1, field_name=field_name)
+    return inputs.parse_number(value, what="version number", minimum=1, field_name=field_name)
 
 
 # --- code versions ---------------------------------------------------------------------
@@ -203,8 +209,8 @@ def _number(value, field_name="number") -> int:
 def list_code_versions(request, name: str, paging: Query[Paging]):
     """The workspace's code versions, newest first (without the code; fetch one version for it)."""
     workspace = workspace_get(name)
-    qs = versions.code_version_list(workspace=workspace)
-    items = versions.code_versions_with_runs(qs[_paging(paging)])
+    qs = code_selectors.code_version_list(workspace=workspace)
+    items = code_selectors.code_versions_with_runs(qs[_paging(paging)])
     return {"count": qs.count(), "items": [_code_out(v, workspace) for v in items]}
 
 
@@ -217,12 +223,12 @@ def save_code(request, name: str, payload: CodeSaveIn):
     400 naming the line and column when the code does not parse (nothing is saved).
     """
     workspace = workspace_get(name)
-    version, created = versions.code_save(
+    version, created = code_services.code_save(
         workspace=workspace, code=payload.code, code_format=payload.code_format, message=payload.message,
         author=request.user,
     )
     workspace.refresh_from_db(fields=["current_code_version"])
-    version = versions.code_versions_with_runs([version])[0]
+    version = code_selectors.code_versions_with_runs([version])[0]
     return Status(201 if created else 200, {"created": created, "version": _code_out(version, workspace)})
 
 
@@ -236,7 +242,7 @@ def compare_code_versions(request, name: str, from_: str = Query(..., alias="fro
     each change; a negative ``context`` keeps every line).
     """
     workspace = workspace_get(name)
-    comparison = versions.code_compare(
+    comparison = code_selectors.code_compare(
         workspace=workspace, from_number=_number(from_, "from"), to_number=_number(to, "to"),
         context=None if context < 0 else context,
     )
@@ -252,8 +258,8 @@ def compare_code_versions(request, name: str, from_: str = Query(..., alias="fro
 @router.get("/workspaces/{name}/code-versions/{number}", response=CodeVersionDetailOut, summary="Get a code version")
 def get_code_version(request, name: str, number: str):
     workspace = workspace_get(name)
-    version = versions.code_version_get(workspace=workspace, number=_number(number))
-    version = versions.code_versions_with_runs([version])[0]
+    version = code_selectors.code_version_get(workspace=workspace, number=_number(number))
+    version = code_selectors.code_versions_with_runs([version])[0]
     return {**_code_out(version, workspace), "code": version.code, "provider_config": version.provider_config}
 
 
@@ -265,10 +271,10 @@ def rollback_code_version(request, name: str, number: str):
     201 with the new version; 200 with ``created: false`` when that code is already current.
     """
     workspace = workspace_get(name)
-    version, created = versions.code_version_rollback(workspace=workspace, number=_number(number),
+    version, created = code_services.code_version_rollback(workspace=workspace, number=_number(number),
                                                       author=request.user)
     workspace.refresh_from_db(fields=["current_code_version"])
-    version = versions.code_versions_with_runs([version])[0]
+    version = code_selectors.code_versions_with_runs([version])[0]
     return Status(201 if created else 200, {"created": created, "version": _code_out(version, workspace)})
 
 
@@ -277,8 +283,8 @@ def rollback_code_version(request, name: str, number: str):
 def list_state_versions(request, name: str, paging: Query[Paging]):
     """The workspace's state versions, newest first (metadata only)."""
     workspace = workspace_get(name)
-    qs = versions.state_version_list(workspace=workspace)
-    current = versions.state_current_serial(workspace=workspace)
+    qs = state_selectors.state_version_list(workspace=workspace)
+    current = state_selectors.state_current_serial(workspace=workspace)
     return {"count": qs.count(), "items": [_state_out(v, current) for v in qs[_paging(paging)]]}
 
 
@@ -305,7 +311,7 @@ _UPLOAD_BODY = {
 
 
 def _upload_content(request) -> tuple[str | bytes, bool | None]:
-    limit = versions.state_upload_max_bytes()
+    limit = state_services.state_upload_max_bytes()
     content_type = request.content_type or ""
     if content_type.startswith("multipart/form-data"):
         upload = request.FILES.get("file")
@@ -327,7 +333,7 @@ def _upload_content(request) -> tuple[str | bytes, bool | None]:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise versions.InvalidState(f"The request body is not valid JSON: {exc}") from None
+        raise state_document.InvalidState(f"The request body is not valid JSON: {exc}") from None
     if isinstance(body, dict) and "state" in body:
         state, force = body["state"], body.get("force")
         if not isinstance(force, (bool, type(None))):
@@ -348,7 +354,7 @@ def upload_state_version(request, name: str, force: bool = False):
     """
     workspace = workspace_get(name)
     content, body_force = _upload_content(request)
-    version = versions.state_upload(workspace=workspace, content=content, user=request.user,
+    version = state_services.state_upload(workspace=workspace, content=content, user=request.user,
                                     force=force if body_force is None else body_force)
     return Status(201, _state_out(version, version.serial))
 
@@ -359,7 +365,7 @@ def compare_state_versions(request, name: str, from_: str = Query(..., alias="fr
     """Resource instances added, removed and changed from serial ``from`` to serial ``to``,
     with the changed attributes of each; sensitive values are "(sensitive)"."""
     workspace = workspace_get(name)
-    comparison = versions.state_compare(workspace=workspace, from_serial=_serial(from_, "from"),
+    comparison = state_compare_mod.state_compare(workspace=workspace, from_serial=_serial(from_, "from"),
                                         to_serial=_serial(to, "to"))
     return {
         "from_serial": comparison.old.serial, "to_serial": comparison.new.serial,
@@ -380,8 +386,8 @@ def get_state_version(request, name: str, serial: str):
     """Metadata, resources by address and outputs (sensitive ones masked). The raw state is
     only available through ``/download``."""
     workspace = workspace_get(name)
-    detail = versions.state_detail(workspace=workspace, serial=_serial(serial))
-    current = versions.state_current_serial(workspace=workspace)
+    detail = state_selectors.state_detail(workspace=workspace, serial=_serial(serial))
+    current = state_selectors.state_current_serial(workspace=workspace)
     return {
         **_state_out(detail.version, current),
         "terraform_version": detail.terraform_version,
@@ -402,7 +408,7 @@ def download_state_version(request, name: str, serial: str):
     """The raw terraform.tfstate. Needs the ``workspaces.view_stateversion`` permission (403
     otherwise); every download is logged."""
     workspace = workspace_get(name)
-    filename, content = versions.state_download(workspace=workspace, serial=_serial(serial), user=request.user)
+    filename, content = state_services.state_download(workspace=workspace, serial=_serial(serial), user=request.user)
     response = HttpResponse(content, content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
@@ -415,5 +421,5 @@ def rollback_state_version(request, name: str, serial: str):
     """Store the content of state ``serial`` as a new version (serial = current + 1, same
     lineage). 409 while a run of the workspace is running, or when it is already current."""
     workspace = workspace_get(name)
-    version = versions.state_rollback(workspace=workspace, serial=_serial(serial), user=request.user)
+    version = state_services.state_rollback(workspace=workspace, serial=_serial(serial), user=request.user)
     return Status(201, _state_out(version, version.serial))

@@ -1,17 +1,13 @@
 """Forms of the workspace pages. They check input; the services change things."""
 
 import json
-import re
 
 from django import forms
 
 from workspaces.models import (
-    ENV_VAR_NAME, TERRAFORM_IDENTIFIER, VERSION_PIN, Variable, Workspace, workspace_name_validator,
+    VERSION_PIN, Variable, Workspace, workspace_name_validator,
 )
 
-AWS_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-AWS_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
 
 
 class WorkspaceCreateForm(forms.Form):
@@ -85,33 +81,8 @@ class VariableForm(forms.Form):
             return True
         return bool(self.is_bound and self.data.get("sensitive"))
 
-    def clean(self):
-        data = super().clean()
-        key, category = data.get("key"), data.get("category")
-        if key and category:
-            pattern = TERRAFORM_IDENTIFIER if category == Variable.Category.TERRAFORM else ENV_VAR_NAME
-            if not pattern.match(key):
-                kind = "a Terraform identifier" if category == Variable.Category.TERRAFORM else "an environment variable name"
-                self.add_error("key", f"“{key}” is not {kind} (letters, digits and '_', not starting with a digit).")
-            elif self.instance is None and Variable.objects.filter(
-                    workspace=self.workspace, category=category, key=key).exists():
-                self.add_error("key", f"This workspace already has a variable “{key}” of this kind; edit it instead.")
-        if self.instance is not None and self.instance.sensitive and not data.get("sensitive"):
-            self.add_error("sensitive", "A sensitive variable stays sensitive. Delete it and add it again to change that.")
-        if self.instance is not None and self.instance.sensitive and data.get("value", "") == "":
-            data["value"] = None  # keep the stored secret
-        elif data.get("hcl") and data.get("value"):
-            _check_hcl_value(self, data["value"])
-        return data
-
-
-def _check_hcl_value(form, value: str) -> None:
-    import hcl2
-
-    try:
-        hcl2.loads(f"v = {value}\n")
-    except Exception:  # python-hcl2 raises several lark error types
-        form.add_error("value", "Not a valid HCL value (e.g. [\"a\", \"b\"], {key = \"v\"}, 3).")
+    # The rules (key syntax, duplicates, "a sensitive variable stays sensitive", HCL values)
+    # are the service's: ``workspaces.services.variable_check``.
 
 
 class LockForm(forms.Form):
@@ -121,7 +92,6 @@ class LockForm(forms.Form):
 
 class WorkspaceSettingsForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    execution_mode = forms.ChoiceField(choices=Workspace.ExecutionMode.choices)
     auto_apply = forms.BooleanField(
         required=False, label="Auto-apply",
         help_text="A plan with changes is applied without waiting for confirmation.",
@@ -150,7 +120,7 @@ class WorkspaceSettingsForm(forms.Form):
     @classmethod
     def for_workspace(cls, workspace: Workspace, data=None):
         initial = {field: getattr(workspace, field) for field in (
-            "description", "execution_mode", "auto_apply", "terraform_version",
+            "description", "auto_apply", "terraform_version",
             "aws_role_arn", "aws_session_name", "aws_external_id", "aws_region")}
         initial["provider_config"] = json.dumps(workspace.provider_config, indent=2) if workspace.provider_config else ""
         for stage, seconds in (workspace.timeouts or {}).items():
@@ -173,28 +143,8 @@ class WorkspaceSettingsForm(forms.Form):
             raise forms.ValidationError("Must be a JSON object, e.g. {\"provider\": {…}}.")
         return value
 
-    def clean_aws_role_arn(self):
-        value = self.cleaned_data["aws_role_arn"].strip()
-        if value and not AWS_ROLE_ARN.match(value):
-            raise forms.ValidationError("Not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>).")
-        return value
-
-    def clean_aws_region(self):
-        value = self.cleaned_data["aws_region"].strip()
-        if value and not AWS_REGION.match(value):
-            raise forms.ValidationError("Not an AWS region name, e.g. eu-west-1.")
-        return value
-
-    def clean_aws_session_name(self):
-        value = self.cleaned_data["aws_session_name"].strip()
-        if value and not AWS_SESSION_NAME.match(value):
-            raise forms.ValidationError("2–64 characters: letters, digits and +=,.@-_")
-        return value
-
     def clean(self):
         data = super().clean()
-        if (data.get("aws_session_name") or data.get("aws_external_id")) and not data.get("aws_role_arn"):
-            self.add_error("aws_role_arn", "A session name or external ID needs a role to assume.")
         # The three timeout fields become the workspace's ``timeouts`` (only those that are set).
         timeouts = {stage: data.pop(f"timeout_{stage}", None) for stage in Workspace.TIMEOUT_STAGES}
         data["timeouts"] = {stage: seconds for stage, seconds in timeouts.items() if seconds is not None}

@@ -24,15 +24,8 @@ def sha256_hex(data: str | bytes) -> str:
 
 
 class Workspace(models.Model):
-    class ExecutionMode(models.TextChoices):
-        REMOTE = "remote", "Remote (platform workers)"
-        LOCAL = "local", "Local (state only)"
-
     name = models.CharField(max_length=90, unique=True, validators=[workspace_name_validator])
     description = models.TextField(blank=True)
-    execution_mode = models.CharField(
-        max_length=16, choices=ExecutionMode.choices, default=ExecutionMode.REMOTE
-    )
     terraform_version = models.CharField(
         max_length=20,
         blank=True,
@@ -137,10 +130,6 @@ class Variable(models.Model):
 
     def get_value(self) -> str:
         return decrypt_text(self.value) if self.sensitive else self.value
-
-    @property
-    def display_value(self) -> str:
-        return "(sensitive)" if self.sensitive else self.value
 
 
 class WorkspaceCodeVersion(models.Model):

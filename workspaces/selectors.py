@@ -1,7 +1,8 @@
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.shortcuts import get_object_or_404
 
 from workspaces.models import StateVersion, Workspace
+from workspaces.runs import runs
 
 
 def workspace_get(name: str) -> Workspace:
@@ -10,18 +11,11 @@ def workspace_get(name: str) -> Workspace:
 
 def workspace_list(*, search: str = "", locked: bool | None = None):
     """Workspaces with what the list shows, in a bounded number of queries."""
-    from executions.models import WorkspaceTask
-
-    last_task = WorkspaceTask.objects.filter(workspace=OuterRef("pk")).order_by("-created_at", "-id")
     latest_state = StateVersion.objects.filter(workspace=OuterRef("pk")).order_by("-serial")
-    qs = Workspace.objects.annotate(
-        last_run_status=Subquery(last_task.values("status")[:1]),
-        last_run_at=Subquery(last_task.values("created_at")[:1]),
-        last_run_id=Subquery(last_task.values("id")[:1]),
+    qs = runs().annotate_workspace_list(Workspace.objects.annotate(
         state_serial=Subquery(latest_state.values("serial")[:1]),
         resource_count=Subquery(latest_state.values("resource_count")[:1]),
-        pending_confirmations=Count("tasks", filter=Q(tasks__status=WorkspaceTask.Status.PLANNED)),
-    ).order_by("name")
+    )).order_by("name")
     if search:
         qs = qs.filter(Q(name__icontains=search) | Q(description__icontains=search))
     if locked is not None:
@@ -40,23 +34,3 @@ def variable_list(*, workspace: Workspace):
 
 def variable_get(*, workspace: Workspace, variable_id: int):
     return get_object_or_404(workspace.variables.all(), pk=variable_id)
-
-
-def state_overview(*, workspace: Workspace, limit: int = 50) -> dict:
-    """The latest state with its managed resources (address, type) and masked outputs."""
-    import json
-
-    state = StateVersion.objects.filter(workspace=workspace).order_by("-serial").first()
-    resources = []
-    if state is not None:
-        try:
-            data = json.loads(state.content)
-        except ValueError:
-            data = {}
-        for r in data.get("resources", []) or []:
-            prefix = f"{r['module']}." if r.get("module") else ""
-            mode = "data." if r.get("mode") == "data" else ""
-            resources.append({"address": f"{prefix}{mode}{r.get('type')}.{r.get('name')}",
-                              "type": r.get("type"), "instances": len(r.get("instances", []) or [])})
-    return {"state": state, "resources": resources[:limit], "resource_total": len(resources),
-            "outputs": sorted((state.outputs or {}).items()) if state else []}

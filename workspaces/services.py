@@ -1,16 +1,20 @@
-"""Changing workspaces: create, lock/unlock, variables, code versions, state versions."""
+"""Changing workspaces: create, settings, lock/unlock, delete, variables.
 
-import hashlib
+Code versions live in ``workspaces.code``, state versions in ``workspaces.state``.
+"""
+
 import json
-import uuid
+import re
+
+import hcl2
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from iacplatform.errors import Conflict, DomainError
-from workspaces.models import StateVersion, Variable, Workspace, WorkspaceCodeVersion, sha256_hex
+from workspaces.models import ENV_VAR_NAME, TERRAFORM_IDENTIFIER, Variable, Workspace, sha256_hex
+from workspaces.runs import runs
 
 
 # --- workspaces -------------------------------------------------------------------------
@@ -42,15 +46,41 @@ def workspace_lock(*, workspace: Workspace, reason: str, user=None) -> Workspace
 
 
 def workspace_unlock(*, workspace: Workspace, user=None) -> Workspace:
+    """Unlock a workspace; its queued runs may start again (once this commits)."""
     Workspace.objects.filter(pk=workspace.pk).update(
         locked=False, lock_reason="", locked_by=None, locked_at=None, updated_at=timezone.now()
     )
     workspace.refresh_from_db()
+    transaction.on_commit(lambda: runs().workspace_unlocked(workspace))
     return workspace
 
 
+AWS_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+AWS_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
+AWS_RULES = {
+    "aws_role_arn": (AWS_ROLE_ARN, "Not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)."),
+    "aws_region": (AWS_REGION, "Not an AWS region name, e.g. eu-west-1."),
+    "aws_session_name": (AWS_SESSION_NAME, "2–64 characters: letters, digits and +=,.@-_"),
+}
+
+
+def aws_settings_check(workspace: Workspace) -> None:
+    """The AWS role settings of a workspace (the page, the API and the admin call this)."""
+    errors = {}
+    for field, (pattern, message) in AWS_RULES.items():
+        value = (getattr(workspace, field) or "").strip()
+        setattr(workspace, field, value)
+        if value and not pattern.match(value):
+            errors[field] = [message]
+    if (workspace.aws_session_name or workspace.aws_external_id) and not workspace.aws_role_arn:
+        errors.setdefault("aws_role_arn", []).append("A session name or external ID needs a role to assume.")
+    if errors:
+        raise DomainError(next(iter(errors.values()))[0], errors=errors)
+
+
 SETTINGS_FIELDS = (
-    "description", "execution_mode", "auto_apply", "terraform_version", "provider_config",
+    "description", "auto_apply", "terraform_version", "provider_config",
     "aws_role_arn", "aws_session_name", "aws_external_id", "aws_region", "timeouts",
 )
 
@@ -70,6 +100,7 @@ def workspace_update(*, workspace: Workspace, user=None, **changes) -> Workspace
     workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
     for field, value in changes.items():
         setattr(workspace, field, value)
+    aws_settings_check(workspace)
     if not isinstance(workspace.provider_config, dict):
         raise DomainError("The provider configuration must be a JSON object.",
                           errors={"provider_config": ["Must be a JSON object."]})
@@ -85,17 +116,11 @@ def workspace_update(*, workspace: Workspace, user=None, **changes) -> Workspace
 @transaction.atomic
 def workspace_delete(*, workspace: Workspace, user=None) -> None:
     """Delete a workspace with its runs, variables and versions. Refused while a run is active."""
-    from executions.models import WorkspaceTask
-
     workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
-    active = WorkspaceTask.objects.filter(
-        workspace=workspace,
-        status__in=[WorkspaceTask.Status.PENDING, WorkspaceTask.Status.QUEUED, WorkspaceTask.Status.RUNNING],
-    ).order_by("id").values_list("id", flat=True).first()
+    active = runs().active_run_id(workspace)
     if active is not None:
         raise Conflict(f"Run #{active} is still active: cancel it (or let it finish) before deleting the workspace.")
-    # Apply tasks protect their plan tasks: remove them first, then everything else cascades.
-    WorkspaceTask.objects.filter(workspace=workspace, plan_task__isnull=False).delete()
+    runs().before_workspace_delete(workspace)
     workspace.delete()
 
 
@@ -105,21 +130,60 @@ def variable_delete(*, variable: Variable, user=None) -> None:
 
 
 # --- variables --------------------------------------------------------------------------
+def _check_hcl_value(value: str) -> None:
+    try:
+        hcl2.loads(f"v = {value}\n")
+    except Exception:  # python-hcl2 raises several lark error types
+        raise DomainError("Not a valid HCL value.",
+                          errors={"value": ['Not a valid HCL value (e.g. ["a", "b"], {key = "v"}, 3).']}) from None
+
+
+def variable_check(*, workspace: Workspace, key: str, category: str, value: str | None, hcl: bool,
+                   sensitive: bool, existing: Variable | None, create: bool = False) -> None:
+    """The rules of a variable, for every way in (pages, API, admin, commands)."""
+    if category not in Variable.Category.values:
+        raise DomainError(f"Unknown category {category!r}: use terraform or env.", errors={"category": ["Unknown."]})
+    pattern = TERRAFORM_IDENTIFIER if category == Variable.Category.TERRAFORM else ENV_VAR_NAME
+    if not key or not pattern.match(key):
+        kind = "a Terraform identifier" if category == Variable.Category.TERRAFORM else "an environment variable name"
+        raise DomainError(f"“{key}” is not {kind} (letters, digits and '_', not starting with a digit).",
+                          errors={"key": [f"“{key}” is not {kind} (letters, digits and '_', not starting with a digit)."]})
+    if create and existing is not None:
+        raise Conflict(f"This workspace already has a variable “{key}” of this kind; edit it instead.",
+                       errors={"key": [f"This workspace already has a variable “{key}” of this kind; edit it instead."]})
+    if existing is not None and existing.sensitive and not sensitive:
+        # Unmarking would show a secret: the rule is the same in the admin, the API and the pages.
+        raise DomainError("A sensitive variable stays sensitive. Delete it and add it again to change that.",
+                          errors={"sensitive": ["A sensitive variable stays sensitive. "
+                                                "Delete it and add it again to change that."]})
+    if hcl and value:
+        _check_hcl_value(value)
+
+
+@transaction.atomic
 def variable_set(*, workspace: Workspace, key: str, value: str | None, category: str = Variable.Category.TERRAFORM,
-                 hcl: bool = False, sensitive: bool = False, description: str = "") -> Variable:
-    """Create or update a variable. ``value=None`` keeps a stored (sensitive) value."""
-    var = Variable.objects.filter(workspace=workspace, category=category, key=key).first()
+                 hcl: bool = False, sensitive: bool = False, description: str = "", create: bool = False,
+                 user=None) -> Variable:
+    """Create or update a variable. ``value=None`` (or "" for a sensitive one) keeps a stored value.
+
+    ``create`` refuses to overwrite an existing variable of that key.
+    """
+    var = Variable.objects.select_for_update().filter(workspace=workspace, category=category, key=key).first()
+    if var is not None and var.sensitive and value == "":
+        value = None  # a sensitive value is write-only: an empty field keeps it
+    variable_check(workspace=workspace, key=key, category=category, value=value, hcl=hcl, sensitive=sensitive,
+                   existing=var, create=create)
     if var is None:
         var = Variable(workspace=workspace, category=category, key=key)
         if value is None:
             value = ""
-    was_sensitive = var.sensitive
     old_plain = var.get_value() if var.pk and value is None else None
+    was_sensitive = var.sensitive
     var.hcl, var.sensitive, var.description = hcl, sensitive, description
     if value is not None:
         var.set_value(value)
     elif was_sensitive != sensitive:
-        var.set_value(old_plain)
+        var.set_value(old_plain)  # becoming sensitive: the kept value is stored encrypted
     var.full_clean()
     var.save()
     return var
@@ -132,141 +196,3 @@ def variables_checksum(workspace: Workspace) -> str:
         for v in Variable.objects.filter(workspace=workspace).order_by("category", "key")
     ]
     return sha256_hex(json.dumps(parts, sort_keys=True))
-
-
-# --- code versions ----------------------------------------------------------------------
-def code_checksum(code: str, code_format: str, provider_config: dict) -> str:
-    return sha256_hex(json.dumps([code_format, code, provider_config], sort_keys=True))
-
-
-@transaction.atomic
-def code_version_save(*, workspace: Workspace, code: str, code_format: str = WorkspaceCodeVersion.Format.JSON,
-                      provider_config: dict | None = None, message: str = "", author=None
-                      ) -> tuple[WorkspaceCodeVersion, bool]:
-    """Make ``code`` the workspace's current code. Returns (version, created).
-
-    Unchanged content (same checksum as the current version) makes no new version.
-    Validation of the code itself is the caller's job (see ``workspaces.codecheck``).
-    """
-    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
-    if provider_config is None:
-        provider_config = workspace.provider_config or {}
-    checksum = code_checksum(code, code_format, provider_config)
-    current = workspace.current_code_version
-    if current is not None and current.checksum == checksum:
-        return current, False
-    number = (workspace.code_versions.aggregate(n=Max("number"))["n"] or 0) + 1
-    version = WorkspaceCodeVersion.objects.create(
-        workspace=workspace, number=number, code=code, code_format=code_format,
-        provider_config=provider_config, checksum=checksum, message=message, author=author,
-    )
-    Workspace.objects.filter(pk=workspace.pk).update(current_code_version=version, updated_at=timezone.now())
-    return version, True
-
-
-# --- state versions ---------------------------------------------------------------------
-class InvalidState(DomainError):
-    pass
-
-
-def parse_state(content: str | bytes) -> dict:
-    """Parse and check a terraform.tfstate document (format version, serial, lineage)."""
-    try:
-        data = json.loads(content)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidState(f"The state is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidState("The state must be a JSON object.")
-    if data.get("version") != 4:
-        raise InvalidState(f"Unsupported state format version {data.get('version')!r}; Terraform writes version 4.")
-    serial = data.get("serial")
-    if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
-        raise InvalidState("The state has no valid 'serial' (a non-negative integer).")
-    lineage = data.get("lineage")
-    if not isinstance(lineage, str) or not lineage:
-        raise InvalidState("The state has no 'lineage'.")
-    if not isinstance(data.get("resources", []), list):
-        raise InvalidState("The state's 'resources' must be a list.")
-    return data
-
-
-def mask_outputs(outputs: dict) -> dict:
-    return {
-        name: {"value": "(sensitive)" if out.get("sensitive") else out.get("value"),
-               "type": out.get("type"), "sensitive": bool(out.get("sensitive"))}
-        for name, out in (outputs or {}).items()
-    }
-
-
-def latest_state(workspace: Workspace) -> StateVersion | None:
-    return StateVersion.objects.filter(workspace=workspace).order_by("-serial").first()
-
-
-def state_version_create(*, workspace: Workspace, content: str, task=None, user=None, source: str = "apply",
-                         force: bool = False, renumber: bool = False, sequential: bool = False) -> StateVersion:
-    """Store a state as a new version.
-
-    - default (upload): a serial not newer than the current one, or another lineage, is
-      refused unless ``force`` (a forced state still gets the next serial);
-    - ``renumber`` (rollback): older content comes back as current + 1, same lineage;
-    - ``sequential`` (what an apply wrote): the lineage must match and the serial must not
-      have gone backwards; the version is numbered current + 1 (1 for the first state), so
-      state version N has serial N. The content is rewritten with that serial, which the
-      next terraform run continues from.
-    """
-    data = parse_state(content)
-    with transaction.atomic():
-        Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
-        current = latest_state(workspace)
-        if current is not None and not force and data["lineage"] != current.lineage and not renumber:
-            raise Conflict(
-                f"Lineage {data['lineage']} differs from the workspace's state lineage {current.lineage}: "
-                "this state belongs to another workspace or was re-initialised. Force it to replace the history."
-            )
-        if sequential:
-            if current is not None and not force and data["serial"] < current.serial:
-                raise Conflict(
-                    f"Serial went backwards: terraform wrote serial {data['serial']}, the workspace is at "
-                    f"{current.serial}."
-                )
-            serial = current.serial + 1 if current is not None else 1
-        elif renumber:
-            serial = current.serial + 1 if current is not None else max(data["serial"], 1)
-            if current is not None and not force:
-                data["lineage"] = current.lineage
-        else:
-            if current is not None and not force and data["serial"] <= current.serial:
-                raise Conflict(
-                    f"Serial {data['serial']} is not newer than the current serial {current.serial}. "
-                    "Force it to store it anyway (it gets the next serial)."
-                )
-            serial = data["serial"]
-            if current is not None and serial <= current.serial:
-                serial = current.serial + 1
-        if serial != data["serial"] or (renumber and current is not None):
-            data["serial"] = serial
-            content = json.dumps(data, indent=2) + "\n"
-        raw = content.encode() if isinstance(content, str) else content
-        try:
-            return StateVersion.objects.create(
-                workspace=workspace,
-                serial=serial,
-                lineage=data["lineage"],
-                checksum=hashlib.sha256(raw).hexdigest(),
-                md5=hashlib.md5(raw).hexdigest(),
-                size=len(raw),
-                resource_count=sum(
-                    len(r.get("instances", [])) or 1 for r in data.get("resources", []) if r.get("mode") == "managed"
-                ),
-                outputs=mask_outputs(data.get("outputs", {})),
-                content=raw.decode(),
-                task=task,
-                created_by=user,
-                source=source,
-            )
-        except IntegrityError:
-            raise Conflict(f"State serial {serial} already exists for this workspace.") from None
-
-
-def new_lineage() -> str:
-    return str(uuid.uuid4())

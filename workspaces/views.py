@@ -9,11 +9,17 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from iacplatform.errors import DomainError
 from iacplatform.pages import render_page
 from workspaces import selectors
+from workspaces.runs import runs
+from workspaces.services import (
+    variable_delete, variable_set, workspace_create, workspace_delete, workspace_lock, workspace_unlock, workspace_update,
+)
+from workspaces.state import selectors as state_selectors
 from workspaces.forms import LockForm, VariableForm, WorkspaceCreateForm, WorkspaceDeleteForm, WorkspaceSettingsForm
 
 
@@ -50,8 +56,6 @@ def workspace_list_view(request):
 
 @require_http_methods(["GET", "POST"])
 def workspace_create_view(request):
-    from workspaces.services import workspace_create
-
     form = WorkspaceCreateForm(request.POST or None)
     status = 200
     if request.method == "POST":
@@ -71,18 +75,13 @@ def workspace_create_view(request):
 
 # --- overview and lock ---------------------------------------------------------------------
 def workspace_overview_view(request, name):
-    from executions.selectors import ACTIVE, latest_runs, pending_confirmation
-
     workspace = selectors.workspace_get_detailed(name)
-    runs = latest_runs(workspace=workspace, limit=5)
-    latest = runs[0] if runs else None
     context = {
         "workspace": workspace, "tab": "overview",
-        "runs": runs, "latest": latest, "latest_active": bool(latest and latest.status in ACTIVE),
-        "pending": pending_confirmation(workspace=workspace),
+        **runs().overview(workspace),
         "lock_form": LockForm(),
         "variable_count": workspace.variables.count(),
-        **selectors.state_overview(workspace=workspace),
+        **state_selectors.state_overview(workspace=workspace),
     }
     # The latest-run card polls itself while a run is active; everything else is the overview.
     fragment = "latest-run" if request.htmx and request.htmx.target == "latest-run" else "overview"
@@ -91,8 +90,6 @@ def workspace_overview_view(request, name):
 
 @require_POST
 def workspace_lock_view(request, name):
-    from workspaces.services import workspace_lock
-
     workspace = selectors.workspace_get(name)
     form = LockForm(request.POST)
     if not form.is_valid():
@@ -108,21 +105,16 @@ def workspace_lock_view(request, name):
 
 @require_POST
 def workspace_unlock_view(request, name):
-    # Unlocking wakes the workspace's queued runs up.
-    from executions.services import workspace_unlock_and_dispatch
-
     workspace = selectors.workspace_get(name)
     if not workspace.locked:
         messages.warning(request, "The workspace was not locked.")
     else:
-        workspace_unlock_and_dispatch(workspace=workspace, user=request.user)
+        workspace_unlock(workspace=workspace, user=request.user)  # wakes its queued runs
         messages.success(request, "Workspace unlocked: runs can start again.")
     return redirect(_next_or(request, reverse("workspace_overview", args=[name])))
 
 
 def _next_or(request, default: str) -> str:
-    from django.utils.http import url_has_allowed_host_and_scheme
-
     target = request.POST.get("next") or ""
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
                                                   require_https=request.is_secure()):
@@ -133,8 +125,6 @@ def _next_or(request, default: str) -> str:
 # --- variables -----------------------------------------------------------------------------
 def _save_variable(request, workspace, form) -> bool:
     """Call the service; a validation error from the model lands on the form."""
-    from workspaces.services import variable_set
-
     data = form.cleaned_data
     instance = form.instance
     try:
@@ -143,6 +133,7 @@ def _save_variable(request, workspace, form) -> bool:
             key=instance.key if instance else data["key"],
             category=instance.category if instance else data["category"],
             value=data["value"], hcl=data["hcl"], sensitive=data["sensitive"], description=data["description"],
+            create=instance is None, user=request.user,
         )
     except ValidationError as exc:
         validation_error_to_form(form, exc)
@@ -190,8 +181,6 @@ def variable_edit_view(request, name, variable_id):
 
 @require_POST
 def variable_delete_view(request, name, variable_id):
-    from workspaces.services import variable_delete
-
     workspace = selectors.workspace_get(name)
     variable = selectors.variable_get(workspace=workspace, variable_id=variable_id)
     variable_delete(variable=variable, user=request.user)
@@ -202,8 +191,6 @@ def variable_delete_view(request, name, variable_id):
 # --- settings and delete -------------------------------------------------------------------
 @require_http_methods(["GET", "POST"])
 def workspace_settings_view(request, name):
-    from workspaces.services import workspace_update
-
     workspace = selectors.workspace_get_detailed(name)
     form = WorkspaceSettingsForm.for_workspace(workspace, request.POST or None)
     status = 200
@@ -224,8 +211,6 @@ def workspace_settings_view(request, name):
 
 @require_POST
 def workspace_delete_view(request, name):
-    from workspaces.services import workspace_delete
-
     workspace = selectors.workspace_get_detailed(name)
     delete_form = WorkspaceDeleteForm(request.POST, workspace=workspace)
     if delete_form.is_valid():

@@ -15,10 +15,17 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from iacplatform.pages import render_page
 from iacplatform.errors import DomainError, NotFound
-from workspaces import versions
-from workspaces.codecheck import AUTO, HCL, JSON
+from workspaces.code.check import AUTO, HCL, JSON
 from workspaces.diffs import DEFAULT_CONTEXT
 from workspaces.selectors import workspace_get
+from iacplatform import errors as errors_mod
+from iacplatform import inputs
+from workspaces.code import selectors as code_selectors
+from workspaces.code import services as code_services
+from workspaces.state import compare as state_compare_mod
+from workspaces.state import document as state_document
+from workspaces.state import selectors as state_selectors
+from workspaces.state import services as state_services
 
 HISTORY_PER_PAGE = 25
 RECENT_ON_CODE_PAGE = 5
@@ -34,7 +41,7 @@ def _render(request, template: str, fragment: str | None, context: dict, status:
 def _number(value, **kwargs) -> int:
     """A number from the URL; a bad one is a 404 on a page (there is nothing at that address)."""
     try:
-        return versions.parse_number(value, **kwargs)
+        return inputs.parse_number(value, **kwargs)
     except DomainError as exc:
         raise Http404(exc.message) from None
 
@@ -60,7 +67,7 @@ class CodeForm(forms.Form):
         choices=[(AUTO, "Auto-detect"), (HCL, "HCL"), (JSON, "Terraform JSON")],
     )
     message = forms.CharField(
-        required=False, max_length=versions.MESSAGE_MAX_LENGTH,
+        required=False, max_length=code_services.MESSAGE_MAX_LENGTH,
         widget=forms.TextInput(attrs={"placeholder": "What changed, and why (optional)"}),
     )
 
@@ -79,7 +86,7 @@ def code_edit(request, name):
         form = CodeForm(request.POST)
         if form.is_valid():
             try:
-                version, created = versions.code_save(
+                version, created = code_services.code_save(
                     workspace=workspace, code=form.cleaned_data["code"],
                     code_format=form.cleaned_data["code_format"], message=form.cleaned_data["message"],
                     author=request.user,
@@ -100,7 +107,7 @@ def code_edit(request, name):
             "code": current.code if current else "",
             "code_format": current.code_format if current else AUTO,
         })
-    recent = versions.code_versions_with_runs(versions.code_version_list(workspace=workspace)[:RECENT_ON_CODE_PAGE])
+    recent = code_selectors.code_versions_with_runs(code_selectors.code_version_list(workspace=workspace)[:RECENT_ON_CODE_PAGE])
     return _render(request, "workspaces/versions/code_edit.html", "content", {
         "workspace": workspace, "tab": "code", "form": form, "current": current, "recent": recent,
     }, status=status)
@@ -108,9 +115,9 @@ def code_edit(request, name):
 
 def code_history(request, name):
     workspace = workspace_get(name)
-    page = Paginator(versions.code_version_list(workspace=workspace), HISTORY_PER_PAGE).get_page(
+    page = Paginator(code_selectors.code_version_list(workspace=workspace), HISTORY_PER_PAGE).get_page(
         request.GET.get("page"))
-    page.object_list = versions.code_versions_with_runs(page.object_list)
+    page.object_list = code_selectors.code_versions_with_runs(page.object_list)
     return _render(request, "workspaces/versions/code_history.html", "history", {
         "workspace": workspace, "tab": "code", "page": page,
     })
@@ -118,8 +125,8 @@ def code_history(request, name):
 
 def code_version_detail(request, name, number):
     workspace = workspace_get(name)
-    version = _get(versions.code_version_get, workspace=workspace, number=_number(number))
-    version = versions.code_versions_with_runs([version])[0]
+    version = _get(code_selectors.code_version_get, workspace=workspace, number=_number(number))
+    version = code_selectors.code_versions_with_runs([version])[0]
     return _render(request, "workspaces/versions/code_version.html", "content", {
         "workspace": workspace, "tab": "code", "version": version,
         "is_current": workspace.current_code_version_id == version.pk,
@@ -132,7 +139,7 @@ def code_version_rollback(request, name, number):
     workspace = workspace_get(name)
     number = _number(number)
     try:
-        version, created = versions.code_version_rollback(workspace=workspace, number=number, author=request.user)
+        version, created = code_services.code_version_rollback(workspace=workspace, number=number, author=request.user)
     except NotFound as exc:
         raise Http404(exc.message) from None
     if created:
@@ -158,7 +165,7 @@ def _compare_args(request, available: list[int], *, what: str, minimum: int):
             values[key] = default
             continue
         try:
-            values[key] = versions.parse_number(raw, what=what, minimum=minimum, field_name=key)
+            values[key] = inputs.parse_number(raw, what=what, minimum=minimum, field_name=key)
         except DomainError as exc:
             return None, None, view, full, exc.message
     return values["from"], values["to"], view, full, ""
@@ -166,7 +173,7 @@ def _compare_args(request, available: list[int], *, what: str, minimum: int):
 
 def code_compare(request, name):
     workspace = workspace_get(name)
-    numbers = versions.code_version_numbers(workspace=workspace)
+    numbers = code_selectors.code_version_numbers(workspace=workspace)
     old, new, view, full, error = _compare_args(request, numbers, what="version number", minimum=1)
     comparison = None
     status = 200
@@ -174,7 +181,7 @@ def code_compare(request, name):
         status = 400
     elif old is not None:
         try:
-            comparison = versions.code_compare(workspace=workspace, from_number=old, to_number=new,
+            comparison = code_selectors.code_compare(workspace=workspace, from_number=old, to_number=new,
                                                context=None if full else DEFAULT_CONTEXT)
         except NotFound as exc:
             error, status = exc.message, 404
@@ -190,33 +197,33 @@ def code_compare(request, name):
 # ======================================================================================
 def state_list(request, name):
     workspace = workspace_get(name)
-    page = Paginator(versions.state_version_list(workspace=workspace), HISTORY_PER_PAGE).get_page(
+    page = Paginator(state_selectors.state_version_list(workspace=workspace), HISTORY_PER_PAGE).get_page(
         request.GET.get("page"))
     return _render(request, "workspaces/versions/state_list.html", "history", {
         "workspace": workspace, "tab": "states", "page": page,
-        "current_serial": versions.state_current_serial(workspace=workspace),
-        "can_download": versions.can_download_state(request.user),
+        "current_serial": state_selectors.state_current_serial(workspace=workspace),
+        "can_download": state_services.can_download_state(request.user),
     })
 
 
 def state_version_detail(request, name, serial):
     workspace = workspace_get(name)
-    detail = _get(versions.state_detail, workspace=workspace, serial=_number(serial, minimum=0, what="serial"))
+    detail = _get(state_selectors.state_detail, workspace=workspace, serial=_number(serial, minimum=0, what="serial"))
     page = Paginator(detail.resources, RESOURCES_PER_PAGE).get_page(request.GET.get("page"))
     detail.mask(page.object_list)
     return _render(request, "workspaces/versions/state_version.html", "content", {
         "workspace": workspace, "tab": "states", "detail": detail, "version": detail.version, "page": page,
-        "is_current": versions.state_current_serial(workspace=workspace) == detail.version.serial,
-        "can_download": versions.can_download_state(request.user),
+        "is_current": state_selectors.state_current_serial(workspace=workspace) == detail.version.serial,
+        "can_download": state_services.can_download_state(request.user),
     })
 
 
 def state_download(request, name, serial):
     workspace = workspace_get(name)
     try:
-        filename, content = versions.state_download(
+        filename, content = state_services.state_download(
             workspace=workspace, serial=_number(serial, minimum=0, what="serial"), user=request.user)
-    except versions.Forbidden as exc:
+    except errors_mod.Forbidden as exc:
         raise PermissionDenied(exc.message) from None
     except NotFound as exc:
         raise Http404(exc.message) from None
@@ -228,7 +235,7 @@ def state_download(request, name, serial):
 
 def state_compare(request, name):
     workspace = workspace_get(name)
-    serials = versions.state_version_serials(workspace=workspace)
+    serials = state_selectors.state_version_serials(workspace=workspace)
     old, new, view, _full, error = _compare_args(request, serials, what="serial", minimum=0)
     comparison, page = None, None
     status = 200
@@ -236,7 +243,7 @@ def state_compare(request, name):
         status = 400
     elif old is not None:
         try:
-            comparison = versions.state_compare(workspace=workspace, from_serial=old, to_serial=new)
+            comparison = state_compare_mod.state_compare(workspace=workspace, from_serial=old, to_serial=new)
         except NotFound as exc:
             error, status = exc.message, 404
         else:
@@ -253,15 +260,15 @@ def state_rollback(request, name, serial):
     """GET: what the rollback will do, and a confirmation form. POST (confirmed): do it."""
     workspace = workspace_get(name)
     serial = _number(serial, minimum=0, what="serial")
-    target = _get(versions.state_version_get, workspace=workspace, serial=serial)
-    serials = versions.state_version_serials(workspace=workspace)
+    target = _get(state_selectors.state_version_get, workspace=workspace, serial=serial)
+    serials = state_selectors.state_version_serials(workspace=workspace)
     error, status = "", 200
     if request.method == "POST":
         if request.POST.get("confirm") != "yes":
             error, status = "Tick the box to confirm the rollback.", 400
         else:
             try:
-                version = versions.state_rollback(workspace=workspace, serial=serial, user=request.user)
+                version = state_services.state_rollback(workspace=workspace, serial=serial, user=request.user)
             except NotFound as exc:
                 raise Http404(exc.message) from None
             except DomainError as exc:
@@ -272,7 +279,7 @@ def state_rollback(request, name, serial):
                 return redirect("state_version_detail", name=workspace.name, serial=version.serial)
     comparison = None
     if serials and serials[0] != serial:
-        comparison = versions.state_compare(workspace=workspace, from_serial=serials[0], to_serial=serial)
+        comparison = state_compare_mod.state_compare(workspace=workspace, from_serial=serials[0], to_serial=serial)
     return _render(request, "workspaces/versions/state_rollback.html", "content", {
         "workspace": workspace, "tab": "states", "target": target, "current_serial": serials[0] if serials else None,
         "comparison": comparison, "error": error,
@@ -295,10 +302,10 @@ def state_upload(request, name):
         if form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                if upload.size > versions.state_upload_max_bytes():
-                    raise versions.InvalidState(
-                        f"The file is larger than {versions.state_upload_max_bytes() // (1024 * 1024)} MB.")
-                version = versions.state_upload(
+                if upload.size > state_services.state_upload_max_bytes():
+                    raise state_document.InvalidState(
+                        f"The file is larger than {state_services.state_upload_max_bytes() // (1024 * 1024)} MB.")
+                version = state_services.state_upload(
                     workspace=workspace, content=upload.read(), user=request.user, force=form.cleaned_data["force"])
             except DomainError as exc:
                 form.add_error("file", exc.message)

@@ -4,7 +4,8 @@ import pytest
 
 from executions.models import WorkspaceTask
 from executions.tasks import run_task
-from workspaces.services import code_version_save, variable_set
+from workspaces.code.services import code_version_save
+from workspaces.services import variable_set
 
 
 def tf_json(resources: dict, outputs: dict | None = None, extra: dict | None = None) -> str:

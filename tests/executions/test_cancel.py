@@ -38,7 +38,7 @@ def test_cancel_running_apply_stops_terraform_and_keeps_partial_state(transactio
         "slow": {"input": "2", "depends_on": ["terraform_data.first"],
                  "provisioner": {"local-exec": {"command": f"bash -c 'exec -a {marker} sleep 300'"}}},
     }}}
-    from workspaces.services import code_version_save
+    from workspaces.code.services import code_version_save
 
     code_version_save(workspace=workspace, code=json.dumps(code))
     plan = task_queue_run(workspace=workspace, kind="plan_and_apply")

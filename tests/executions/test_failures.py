@@ -23,7 +23,7 @@ from tests.conftest import wait_for
 from tests.executions.conftest import file_resource, tf_json
 from workspaces.crypto import encrypt_bytes
 from workspaces.models import StateVersion
-from workspaces.services import state_version_create, variables_checksum
+from workspaces.services import variables_checksum
 
 Status = WorkspaceTask.Status
 UNREACHABLE_PROVIDER = {"terraform": {"required_providers": {"null": {"source": "hashicorp/null"}}},

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from executions.models import TaskLog, WorkspaceTask
 from workspaces.models import StateVersion, Workspace
-from workspaces.services import code_version_save, variables_checksum
+from workspaces.code.services import code_version_save
+from workspaces.services import variables_checksum
 
 pytestmark = pytest.mark.django_db
 Status = WorkspaceTask.Status
@@ -137,7 +138,7 @@ def test_new_run_queues_a_task_and_opens_its_page(auth_client, workspace, user):
 
 @pytest.mark.parametrize("data, text", [
     ({"kind": "destroy"}, "Select a valid choice"),
-    ({"kind": "plan", "targets": "not an address!"}, "Not a resource or module address: not an address!"),
+    ({"kind": "plan", "targets": "not an address!"}, "is not a resource address"),
     ({"kind": "plan", "message": "x" * 501}, "at most 500 characters"),
 ])
 def test_new_run_with_bad_input_shows_the_error_and_queues_nothing(auth_client, workspace, data, text):

@@ -12,7 +12,7 @@ from executions.models import Notification, WorkspaceTask
 from executions.services import task_confirm, task_queue_run
 from iacplatform.errors import WorkspaceLocked
 from tests.executions.conftest import file_resource, tf_json
-from workspaces import services as workspace_services
+from workspaces.state import services as state_services
 from workspaces.models import StateVersion
 
 Status = WorkspaceTask.Status
@@ -25,16 +25,16 @@ def test_state_save_failure_backs_up_locks_and_restores(workspace, tmp_path, sav
     plan = run_now(task_queue_run(workspace=workspace, kind="plan_and_apply"))
     apply = task_confirm(task=plan)
 
-    real_create = workspace_services.state_version_create
+    real_create = state_services.state_version_create
     attempts = []
 
     def failing_create(**kwargs):  # fault injection: the database refuses every save
         attempts.append(kwargs["content"])
         raise OperationalError("could not write to the database (injected fault)")
 
-    monkeypatch.setattr(workspace_services, "state_version_create", failing_create)
+    monkeypatch.setattr(state_services, "state_version_create", failing_create)
     apply = run_now(apply)
-    monkeypatch.setattr(workspace_services, "state_version_create", real_create)
+    monkeypatch.setattr(state_services, "state_version_create", real_create)
 
     assert len(attempts) == 5
     assert apply.status == Status.FAILED and apply.error_category == "state_save"

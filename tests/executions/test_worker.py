@@ -10,7 +10,7 @@ from executions.tasks import reap_dead_workers, run_task
 from tests.conftest import wait_for
 from tests.executions.conftest import tf_json
 from workspaces.models import Workspace
-from workspaces.services import code_version_save
+from workspaces.code.services import code_version_save
 
 pytestmark = pytest.mark.worker
 Status = WorkspaceTask.Status

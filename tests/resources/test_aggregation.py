@@ -9,7 +9,7 @@ from resources.aggregation import aggregate_main_tf, resource_version_map
 from resources.services import dependencies_set, resource_create, resource_delete, resource_update
 from tests.conftest import run_terraform
 from tests.resources.conftest import fragment
-from workspaces.services import code_version_save
+from workspaces.code.services import code_version_save
 
 pytestmark = pytest.mark.django_db
 

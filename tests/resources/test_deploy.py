@@ -12,7 +12,8 @@ from resources.services import resource_create, resource_delete, resource_update
 from tests.resources.conftest import fragment
 from workspaces.crypto import decrypt_bytes
 from workspaces.models import Workspace
-from workspaces.services import code_version_save, workspace_lock
+from workspaces.code.services import code_version_save
+from workspaces.services import workspace_lock
 
 pytestmark = pytest.mark.django_db
 MODULE_CODE = '# file: modules/web/main.tf\nresource "terraform_data" "page" {\n  input = "page"\n}\n'

@@ -9,7 +9,7 @@ from resources.importer import ImportParseError, hcl_to_json, parse_files
 from resources.models import ResourceCodeVersion, WorkspaceResource
 from resources.services import resource_delete, resources_import
 from workspaces.models import WorkspaceCodeVersion
-from workspaces.services import code_version_save
+from workspaces.code.services import code_version_save
 
 pytestmark = pytest.mark.django_db
 
@@ -193,7 +193,7 @@ def test_hcl_code_gets_the_blocks_text_appended(workspace):
     assert code.code == ('# keep me\nvariable "old" {}\n\nvariable "new" {\n  default = 2 # why\n}\n\n'
                          'locals {\n  a = 1\n  b = [\n    2,\n  ]\n}\n\n'
                          '# file: modules/m/main.tf\noutput "x" {\n  value = 1\n}\n')
-    from workspaces.codefiles import split_code_files
+    from workspaces.code.files import split_code_files
 
     assert split_code_files(code.code, "hcl")["modules/m/main.tf"] == 'output "x" {\n  value = 1\n}\n'
 

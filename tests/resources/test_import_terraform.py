@@ -16,7 +16,7 @@ from resources.models import WorkspaceResource
 from resources.services import resources_import
 from tests.conftest import run_terraform
 from tests.resources.conftest import base_state, fixture_files, write_workdir
-from workspaces.services import code_version_save
+from workspaces.code.services import code_version_save
 
 pytestmark = pytest.mark.django_db
 

@@ -3,10 +3,11 @@
 import pytest
 
 from iacplatform.errors import DomainError, NotFound
-from workspaces import versions
-from workspaces.codecheck import InvalidCode, check_code, detect_format
+from workspaces.code.check import InvalidCode, check_code, detect_format
 from workspaces.diffs import text_diff
 from workspaces.models import WorkspaceCodeVersion
+from workspaces.code import selectors as code_selectors
+from workspaces.code import services as code_services
 
 HCL_V1 = 'resource "terraform_data" "a" {\n  input = "one"\n}\n'
 HCL_V2 = 'resource "terraform_data" "a" {\n  input = "two"\n}\n'
@@ -53,11 +54,11 @@ def test_chosen_format_wins_over_detection():
 
 # --- save ---------------------------------------------------------------------------------
 def test_edit_makes_a_version_and_unchanged_save_makes_none(workspace, user):
-    v1, created = versions.code_save(workspace=workspace, code=HCL_V1, message="first", author=user)
+    v1, created = code_services.code_save(workspace=workspace, code=HCL_V1, message="first", author=user)
     assert created and v1.number == 1 and v1.code_format == "hcl" and v1.author == user
-    v2, created = versions.code_save(workspace=workspace, code=HCL_V2, message="second", author=user)
+    v2, created = code_services.code_save(workspace=workspace, code=HCL_V2, message="second", author=user)
     assert created and v2.number == 2
-    again, created = versions.code_save(workspace=workspace, code=HCL_V2, message="same again", author=user)
+    again, created = code_services.code_save(workspace=workspace, code=HCL_V2, message="same again", author=user)
     assert not created and again.pk == v2.pk
     workspace.refresh_from_db()
     assert workspace.current_code_version_id == v2.pk
@@ -65,9 +66,9 @@ def test_edit_makes_a_version_and_unchanged_save_makes_none(workspace, user):
 
 
 def test_invalid_code_saves_nothing(workspace, user):
-    versions.code_save(workspace=workspace, code=HCL_V1, author=user)
+    code_services.code_save(workspace=workspace, code=HCL_V1, author=user)
     with pytest.raises(InvalidCode) as info:
-        versions.code_save(workspace=workspace, code='resource "a" "b" {\n  x = \n}\n', author=user)
+        code_services.code_save(workspace=workspace, code='resource "a" "b" {\n  x = \n}\n', author=user)
     assert "line 2, column" in info.value.message
     workspace.refresh_from_db()
     assert workspace.current_code_version.number == 1
@@ -76,16 +77,16 @@ def test_invalid_code_saves_nothing(workspace, user):
 
 def test_message_too_long_is_refused(workspace):
     with pytest.raises(DomainError) as info:
-        versions.code_save(workspace=workspace, code=HCL_V1, message="x" * 501)
+        code_services.code_save(workspace=workspace, code=HCL_V1, message="x" * 501)
     assert "message" in info.value.errors
     assert not WorkspaceCodeVersion.objects.filter(workspace=workspace).exists()
 
 
 # --- rollback -----------------------------------------------------------------------------
 def test_rollback_makes_a_new_version_with_the_old_content(workspace, user):
-    v1, _ = versions.code_save(workspace=workspace, code=HCL_V1, author=user)
-    versions.code_save(workspace=workspace, code=HCL_V2, author=user)
-    v3, created = versions.code_version_rollback(workspace=workspace, number=1, author=user)
+    v1, _ = code_services.code_save(workspace=workspace, code=HCL_V1, author=user)
+    code_services.code_save(workspace=workspace, code=HCL_V2, author=user)
+    v3, created = code_services.code_version_rollback(workspace=workspace, number=1, author=user)
     assert created and v3.number == 3
     assert v3.code == v1.code and v3.code_format == v1.code_format and v3.checksum == v1.checksum
     assert "Rollback to version 1" in v3.message
@@ -97,21 +98,21 @@ def test_rollback_makes_a_new_version_with_the_old_content(workspace, user):
 
 
 def test_rollback_to_the_current_content_creates_nothing(workspace):
-    versions.code_save(workspace=workspace, code=HCL_V1)
-    version, created = versions.code_version_rollback(workspace=workspace, number=1)
+    code_services.code_save(workspace=workspace, code=HCL_V1)
+    version, created = code_services.code_version_rollback(workspace=workspace, number=1)
     assert not created and version.number == 1
 
 
 def test_rollback_to_a_missing_version_is_not_found(workspace, db):
     with pytest.raises(NotFound):
-        versions.code_version_rollback(workspace=workspace, number=7)
+        code_services.code_version_rollback(workspace=workspace, number=7)
 
 
 # --- compare -----------------------------------------------------------------------------
 def test_compare_shows_exactly_the_changed_lines(workspace):
-    versions.code_save(workspace=workspace, code=HCL_V1)
-    versions.code_save(workspace=workspace, code=HCL_V2)
-    comparison = versions.code_compare(workspace=workspace, from_number=1, to_number=2)
+    code_services.code_save(workspace=workspace, code=HCL_V1)
+    code_services.code_save(workspace=workspace, code=HCL_V2)
+    comparison = code_selectors.code_compare(workspace=workspace, from_number=1, to_number=2)
     changed = [(row.kind, row.old, row.new, row.text) for row in comparison.diff.unified if row.kind != "eq"]
     assert changed == [("del", 2, None, '  input = "one"'), ("ins", None, 2, '  input = "two"')]
     assert comparison.diff.added == 1 and comparison.diff.removed == 1
@@ -122,10 +123,10 @@ def test_compare_versions_of_another_workspace_is_not_found(workspace, db):
     from workspaces.models import Workspace
 
     other = Workspace.objects.create(name="other")
-    versions.code_save(workspace=other, code=HCL_V1)
-    versions.code_save(workspace=other, code=HCL_V2)
+    code_services.code_save(workspace=other, code=HCL_V1)
+    code_services.code_save(workspace=other, code=HCL_V2)
     with pytest.raises(NotFound):
-        versions.code_compare(workspace=workspace, from_number=1, to_number=2)
+        code_selectors.code_compare(workspace=workspace, from_number=1, to_number=2)
 
 
 def test_unchanged_runs_are_folded_and_context_is_kept():

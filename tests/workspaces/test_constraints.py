@@ -75,7 +75,8 @@ def test_state_versions_sequential_numbering_and_checks(workspace):
     import json
 
     from iacplatform.errors import Conflict
-    from workspaces.services import InvalidState, state_version_create
+    from workspaces.state.document import InvalidState
+    from workspaces.state.services import state_version_create
 
     first = state_version_create(workspace=workspace, content=_state(4), sequential=True)
     assert first.serial == 1 and json.loads(first.content)["serial"] == 1

@@ -7,7 +7,8 @@ from django.urls import reverse
 
 from executions.models import WorkspaceTask
 from workspaces.models import StateVersion, Workspace
-from workspaces.services import code_version_save, state_version_create
+from workspaces.code.services import code_version_save
+from workspaces.state.services import state_version_create
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from workspaces.models import Variable, Workspace
 pytestmark = pytest.mark.django_db
 
 VALID = {
-    "description": "web tier", "execution_mode": "remote", "auto_apply": "on", "terraform_version": "1.15.5",
+    "description": "web tier", "auto_apply": "on", "terraform_version": "1.15.5",
     "provider_config": json.dumps({"provider": {"aws": {"region": "eu-west-1"}}}),
     "aws_role_arn": "arn:aws:iam::123456789012:role/terraform", "aws_session_name": "iac-demo",
     "aws_external_id": "ext-1", "aws_region": "eu-west-1",
@@ -46,7 +46,6 @@ def test_saving_settings_updates_every_field(auth_client, workspace):
     ("aws_role_arn", "arn:aws:iam::12:role/x", "Not an IAM role ARN"),
     ("aws_region", "Europe", "Not an AWS region name"),
     ("terraform_version", "v1", "Use a version like 1.15"),
-    ("execution_mode", "mars", "Select a valid choice"),
 ])
 def test_bad_settings_show_the_field_error_and_change_nothing(auth_client, workspace, field, value, text):
     response = auth_client.post(_url(), {**VALID, field: value})

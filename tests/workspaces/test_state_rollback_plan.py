@@ -16,9 +16,11 @@ from executions.models import WorkspaceTask
 from executions.services import task_confirm, task_queue_run
 from executions.tasks import run_task
 from tests.executions.conftest import tf_json
-from workspaces import versions
 from workspaces.models import StateVersion
-from workspaces.services import code_version_save, variable_set
+from workspaces.code.services import code_version_save
+from workspaces.services import variable_set
+from workspaces.state import compare as state_compare_mod
+from workspaces.state import services as state_services
 
 Status = WorkspaceTask.Status
 PASSWORD_1 = "Rollback-secret-ONE-4d1e"
@@ -109,7 +111,7 @@ def test_rollback_makes_serial_3_with_version_1_resources_and_the_next_plan_refl
     assert settled.context["state_serial"] == 2 and not actions(settled)
 
     # compare 1 <-> 2: added / changed / removed addresses and the changed attributes
-    comparison = versions.state_compare(workspace=workspace, from_serial=1, to_serial=2)
+    comparison = state_compare_mod.state_compare(workspace=workspace, from_serial=1, to_serial=2)
     assert [c.address for c in comparison.added] == ["terraform_data.c"]
     assert [c.address for c in comparison.removed] == ["terraform_data.b"]
     assert [c.address for c in comparison.changed] == ["terraform_data.a"]
@@ -131,13 +133,13 @@ def test_rollback_makes_serial_3_with_version_1_resources_and_the_next_plan_refl
     assert PASSWORD_1 not in shown and PASSWORD_2 not in shown
 
     # roll back to state version 1: serial 3, same lineage, version 1's resources
-    third = versions.state_rollback(workspace=workspace, serial=1)
+    third = state_services.state_rollback(workspace=workspace, serial=1)
     assert third.serial == 3 and third.lineage == first.lineage and third.source == "rollback"
     data = json.loads(third.content)
     assert data["serial"] == 3 and data["lineage"] == first.lineage
     assert data["resources"] == json.loads(first.content)["resources"]
-    assert versions.state_compare(workspace=workspace, from_serial=1, to_serial=3).identical
-    back = versions.state_compare(workspace=workspace, from_serial=2, to_serial=3)
+    assert state_compare_mod.state_compare(workspace=workspace, from_serial=1, to_serial=3).identical
+    back = state_compare_mod.state_compare(workspace=workspace, from_serial=2, to_serial=3)
     assert ([c.address for c in back.added], [c.address for c in back.removed], [c.address for c in back.changed]) \
         == (["terraform_data.b"], ["terraform_data.c"], ["terraform_data.a"])
 
@@ -164,6 +166,6 @@ def test_rollback_makes_serial_3_with_version_1_resources_and_the_next_plan_refl
     assert lines(out / "a.log") == ["created"]
     fourth = StateVersion.objects.filter(workspace=workspace).order_by("-serial").first()
     assert fourth.serial == 4 and fourth.task_id == apply.pk and fourth.lineage == first.lineage
-    again = versions.state_compare(workspace=workspace, from_serial=2, to_serial=4)
+    again = state_compare_mod.state_compare(workspace=workspace, from_serial=2, to_serial=4)
     assert not again.added and not again.removed
     assert [c.address for c in again.changed] == ["terraform_data.c"]  # recreated: a new id

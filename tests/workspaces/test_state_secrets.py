@@ -1,4 +1,4 @@
-from workspaces.versions import state_secret_strings
+from workspaces.secrets import state_secret_strings
 
 
 def test_strings_under_sensitive_paths_and_sensitive_outputs():

@@ -10,9 +10,15 @@ from executions.models import WorkspaceTask
 from iacplatform.errors import Conflict, DomainError, NotFound
 from tests.conftest import run_terraform
 from tests.workspaces import version_helpers as vh
-from workspaces import versions
 from workspaces.models import StateVersion, Variable, Workspace
-from workspaces.services import InvalidState, state_version_create
+from workspaces.state.document import InvalidState
+from workspaces.state.services import state_version_create
+from iacplatform import errors as errors_mod
+from iacplatform import inputs
+from workspaces import secrets
+from workspaces.state import compare as state_compare_mod
+from workspaces.state import selectors as state_selectors
+from workspaces.state import services as state_services
 
 PASSWORD_1 = "Tf-pass-ONE-7f1a"
 PASSWORD_2 = "Tf-pass-TWO-9c2b"
@@ -72,7 +78,7 @@ def two_versions(workspace, applied_states):
 
 def test_compare_after_two_applies_lists_added_changed_removed(workspace, two_versions):
     first, second = two_versions
-    comparison = versions.state_compare(workspace=workspace, from_serial=first.serial, to_serial=second.serial)
+    comparison = state_compare_mod.state_compare(workspace=workspace, from_serial=first.serial, to_serial=second.serial)
     assert [c.address for c in comparison.added] == ["terraform_data.new[0]", "terraform_data.new[1]"]
     assert [c.address for c in comparison.removed] == ["terraform_data.old"]
     assert [c.address for c in comparison.changed] == ["terraform_data.app"]
@@ -92,7 +98,7 @@ def test_compare_after_two_applies_lists_added_changed_removed(workspace, two_ve
 
 def test_state_detail_lists_resources_and_masks_sensitive_values(workspace, two_versions):
     first, _ = two_versions
-    detail = versions.state_detail(workspace=workspace, serial=first.serial)
+    detail = state_selectors.state_detail(workspace=workspace, serial=first.serial)
     assert [r.address for r in detail.resources] == [
         "module.net.terraform_data.subnet", "terraform_data.app", "terraform_data.keep", "terraform_data.old"]
     assert {r.type for r in detail.resources} == {"terraform_data"}
@@ -108,7 +114,7 @@ def test_workspace_sensitive_variables_are_masked_anywhere(workspace):
     var.save()
     state_version_create(workspace=workspace, content=vh.state(1, [vh.resource("a", [vh.instance("plain")])]))
     state_version_create(workspace=workspace, content=vh.state(2, [vh.resource("a", [vh.instance("x-tok-ABCDEF-123")])]))
-    comparison = versions.state_compare(workspace=workspace, from_serial=1, to_serial=2)
+    comparison = state_compare_mod.state_compare(workspace=workspace, from_serial=1, to_serial=2)
     assert "tok-ABCDEF-123" not in repr(comparison)
     assert comparison.changed[0].attributes[0].after == "x-(sensitive)"
 
@@ -116,19 +122,19 @@ def test_workspace_sensitive_variables_are_masked_anywhere(workspace):
 def test_unknown_sensitive_attributes_format_masks_everything(workspace):
     inst = vh.instance({"password": "zzz-secret"})
     inst["sensitive_attributes"] = "something new"
-    assert versions.masked_attributes(inst, []) == "(sensitive)"
+    assert secrets.masked_attributes(inst, []) == "(sensitive)"
 
 
 def test_rollback_makes_the_next_serial_with_the_old_resources(workspace, two_versions, user):
     first, second = two_versions
-    rolled = versions.state_rollback(workspace=workspace, serial=first.serial, user=user)
+    rolled = state_services.state_rollback(workspace=workspace, serial=first.serial, user=user)
     assert rolled.serial == second.serial + 1
     assert rolled.lineage == first.lineage and rolled.source == "rollback" and rolled.created_by == user
     data = json.loads(rolled.content)
     assert data["serial"] == rolled.serial and data["lineage"] == first.lineage
     assert sorted(r["name"] for r in data["resources"]) == sorted(r["name"] for r in json.loads(first.content)["resources"])
     assert StateVersion.objects.filter(workspace=workspace).count() == 3
-    comparison = versions.state_compare(workspace=workspace, from_serial=first.serial, to_serial=rolled.serial)
+    comparison = state_compare_mod.state_compare(workspace=workspace, from_serial=first.serial, to_serial=rolled.serial)
     assert not comparison.changes
 
 
@@ -136,7 +142,7 @@ def test_rollback_is_refused_while_a_task_runs(workspace, two_versions):
     first, _ = two_versions
     task = WorkspaceTask.objects.create(workspace=workspace, task_type="plan", status="running")
     with pytest.raises(Conflict) as info:
-        versions.state_rollback(workspace=workspace, serial=first.serial)
+        state_services.state_rollback(workspace=workspace, serial=first.serial)
     assert f"Run #{task.pk} is running" in info.value.message
     assert StateVersion.objects.filter(workspace=workspace).count() == 2
 
@@ -144,38 +150,38 @@ def test_rollback_is_refused_while_a_task_runs(workspace, two_versions):
 def test_rollback_to_the_current_serial_or_a_missing_one_is_refused(workspace, two_versions):
     _, second = two_versions
     with pytest.raises(Conflict):
-        versions.state_rollback(workspace=workspace, serial=second.serial)
+        state_services.state_rollback(workspace=workspace, serial=second.serial)
     with pytest.raises(NotFound):
-        versions.state_rollback(workspace=workspace, serial=999)
+        state_services.state_rollback(workspace=workspace, serial=999)
 
 
 # --- upload ---------------------------------------------------------------------------------
 def test_upload_into_an_empty_workspace(workspace, user):
     first, _ = vh.two_states()
-    version = versions.state_upload(workspace=workspace, content=first.encode(), user=user)
+    version = state_services.state_upload(workspace=workspace, content=first.encode(), user=user)
     assert version.serial == 1 and version.source == "upload" and version.created_by == user
     assert version.resource_count == 3
 
 
 def test_upload_of_another_lineage_is_refused_unless_forced(workspace):
     first, second = vh.two_states()
-    versions.state_upload(workspace=workspace, content=first)
+    state_services.state_upload(workspace=workspace, content=first)
     foreign = vh.state(5, [vh.resource("x", [vh.instance("x")])], lineage=vh.OTHER_LINEAGE)
     with pytest.raises(Conflict) as info:
-        versions.state_upload(workspace=workspace, content=foreign)
+        state_services.state_upload(workspace=workspace, content=foreign)
     assert "Lineage" in info.value.message and "Force" in info.value.message
     assert StateVersion.objects.filter(workspace=workspace).count() == 1
-    forced = versions.state_upload(workspace=workspace, content=foreign, force=True)
+    forced = state_services.state_upload(workspace=workspace, content=foreign, force=True)
     assert forced.serial == 5 and forced.lineage == vh.OTHER_LINEAGE
 
 
 def test_upload_of_an_older_serial_is_refused_unless_forced(workspace):
     first, second = vh.two_states()
-    versions.state_upload(workspace=workspace, content=second)
+    state_services.state_upload(workspace=workspace, content=second)
     with pytest.raises(Conflict) as info:
-        versions.state_upload(workspace=workspace, content=first)
+        state_services.state_upload(workspace=workspace, content=first)
     assert "not newer" in info.value.message
-    forced = versions.state_upload(workspace=workspace, content=first, force=True)
+    forced = state_services.state_upload(workspace=workspace, content=first, force=True)
     assert forced.serial == 3 and json.loads(forced.content)["serial"] == 3
 
 
@@ -192,9 +198,9 @@ def test_upload_of_an_older_serial_is_refused_unless_forced(workspace):
 ])
 def test_malformed_upload_is_refused_and_changes_nothing(workspace, content, words):
     first, _ = vh.two_states()
-    versions.state_upload(workspace=workspace, content=first)
+    state_services.state_upload(workspace=workspace, content=first)
     with pytest.raises(InvalidState) as info:
-        versions.state_upload(workspace=workspace, content=content, force=True)
+        state_services.state_upload(workspace=workspace, content=content, force=True)
     assert words in info.value.message and info.value.status == 400
     assert StateVersion.objects.filter(workspace=workspace).count() == 1
 
@@ -202,21 +208,21 @@ def test_malformed_upload_is_refused_and_changes_nothing(workspace, content, wor
 def test_upload_is_refused_while_a_task_runs(workspace):
     WorkspaceTask.objects.create(workspace=workspace, task_type="plan_and_apply", status="running")
     with pytest.raises(Conflict):
-        versions.state_upload(workspace=workspace, content=vh.two_states()[0])
+        state_services.state_upload(workspace=workspace, content=vh.two_states()[0])
     assert not StateVersion.objects.filter(workspace=workspace).exists()
 
 
 # --- download ---------------------------------------------------------------------------
 def test_download_needs_the_permission_and_is_logged(workspace, user, caplog):
     first, _ = vh.two_states()
-    versions.state_upload(workspace=workspace, content=first)
+    state_services.state_upload(workspace=workspace, content=first)
     with caplog.at_level(logging.INFO, logger="workspaces.state"):
-        with pytest.raises(versions.Forbidden):
-            versions.state_download(workspace=workspace, serial=1, user=user)
+        with pytest.raises(errors_mod.Forbidden):
+            state_services.state_download(workspace=workspace, serial=1, user=user)
         assert "refused user=operator workspace=demo serial=1" in caplog.text
         user.user_permissions.add(Permission.objects.get(codename="view_stateversion"))
         user = type(user).objects.get(pk=user.pk)  # fresh permission cache
-        filename, content = versions.state_download(workspace=workspace, serial=1, user=user)
+        filename, content = state_services.state_download(workspace=workspace, serial=1, user=user)
     assert filename == "demo-serial-1.tfstate" and content == first
     assert "state download user=operator workspace=demo serial=1" in caplog.text
     assert vh.SECRET not in caplog.text
@@ -225,19 +231,19 @@ def test_download_needs_the_permission_and_is_logged(workspace, user, caplog):
 def test_versions_of_another_workspace_are_not_found(workspace):
     other = Workspace.objects.create(name="other")
     first, second = vh.two_states()
-    versions.state_upload(workspace=other, content=first)
-    versions.state_upload(workspace=other, content=second)
+    state_services.state_upload(workspace=other, content=first)
+    state_services.state_upload(workspace=other, content=second)
     with pytest.raises(NotFound):
-        versions.state_detail(workspace=workspace, serial=1)
+        state_selectors.state_detail(workspace=workspace, serial=1)
     with pytest.raises(NotFound):
-        versions.state_compare(workspace=workspace, from_serial=1, to_serial=2)
+        state_compare_mod.state_compare(workspace=workspace, from_serial=1, to_serial=2)
     with pytest.raises(NotFound):
-        versions.state_rollback(workspace=workspace, serial=1)
+        state_services.state_rollback(workspace=workspace, serial=1)
 
 
 def test_parse_number_refuses_bad_numbers():
-    assert versions.parse_number("7") == 7
+    assert inputs.parse_number("7") == 7
     for bad in ("abc", "0", "-1", "1.5", "", None, "99999999999999999999"):
         with pytest.raises(DomainError):
-            versions.parse_number(bad)
-    assert versions.parse_number("0", minimum=0) == 0
+            inputs.parse_number(bad)
+    assert inputs.parse_number("0", minimum=0) == 0

@@ -9,9 +9,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from executions.models import WorkspaceTask
 from tests.workspaces import version_helpers as vh
-from workspaces import versions
 from workspaces.models import StateVersion, Workspace, WorkspaceCodeVersion
 from workspaces.tokens import api_token_create
+from workspaces.code import services as code_services
+from workspaces.state import services as state_services
 
 HCL_V1 = 'resource "terraform_data" "a" {\n  input = "one"\n}\n'
 HCL_V2 = 'resource "terraform_data" "a" {\n  input = "two"\n}\n'
@@ -30,24 +31,24 @@ def other(db):
     """Another workspace with versions of its own (code 1–3, states 1–3)."""
     ws = Workspace.objects.create(name="other")
     for code in (HCL_V1, HCL_V2, HCL_V1 + "\n"):
-        versions.code_save(workspace=ws, code=code)
+        code_services.code_save(workspace=ws, code=code)
     for serial in (1, 2, 3):
-        versions.state_upload(workspace=ws, content=vh.state(serial))
+        state_services.state_upload(workspace=ws, content=vh.state(serial))
     return ws
 
 
 @pytest.fixture
 def code_versions(workspace, user):
-    versions.code_save(workspace=workspace, code=HCL_V1, message="first", author=user)
-    versions.code_save(workspace=workspace, code=HCL_V2, message="second", author=user)
+    code_services.code_save(workspace=workspace, code=HCL_V1, message="first", author=user)
+    code_services.code_save(workspace=workspace, code=HCL_V2, message="second", author=user)
     return workspace
 
 
 @pytest.fixture
 def states(workspace):
     first, second = vh.two_states()
-    versions.state_upload(workspace=workspace, content=first)
-    versions.state_upload(workspace=workspace, content=second)
+    state_services.state_upload(workspace=workspace, content=first)
+    state_services.state_upload(workspace=workspace, content=second)
     return workspace
 
 
@@ -206,7 +207,7 @@ def test_upload_state_multipart_json_and_raw(auth_client, workspace):
 
 def test_upload_conflicts_and_force(auth_client, workspace):
     url = f"{BASE}/demo/state-versions/upload"
-    versions.state_upload(workspace=workspace, content=vh.state(4))
+    state_services.state_upload(workspace=workspace, content=vh.state(4))
     foreign = vh.state(2, lineage=vh.OTHER_LINEAGE)
     body = _error(auth_client.post(url, {"file": SimpleUploadedFile("t.tfstate", foreign.encode())}), 409)
     assert "Lineage" in body["detail"]
@@ -230,7 +231,7 @@ def test_upload_conflicts_and_force(auth_client, workspace):
     ({"data": {"file": SimpleUploadedFile("t", b"\x00\xff")}}, 400, "UTF-8"),
 ])
 def test_malformed_upload_is_refused_and_changes_nothing(auth_client, workspace, kwargs, status, words):
-    versions.state_upload(workspace=workspace, content=vh.state(1))
+    state_services.state_upload(workspace=workspace, content=vh.state(1))
     body = _error(auth_client.post(f"{BASE}/demo/state-versions/upload", **kwargs), status)
     assert words in body["detail"]
     assert StateVersion.objects.filter(workspace=workspace).count() == 1

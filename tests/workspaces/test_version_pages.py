@@ -6,8 +6,9 @@ from django.urls import reverse
 
 from executions.models import WorkspaceTask
 from tests.workspaces import version_helpers as vh
-from workspaces import versions
 from workspaces.models import StateVersion, Workspace, WorkspaceCodeVersion
+from workspaces.code import services as code_services
+from workspaces.state import services as state_services
 
 HCL_V1 = 'resource "terraform_data" "a" {\n  input = "one"\n}\n'
 HCL_V2 = 'resource "terraform_data" "a" {\n  input = "two"\n}\n'
@@ -20,8 +21,8 @@ def _is_fragment(response) -> bool:
 
 @pytest.fixture
 def two_code_versions(workspace, user):
-    versions.code_save(workspace=workspace, code=HCL_V1, message="first", author=user)
-    versions.code_save(workspace=workspace, code=HCL_V2, message="second", author=user)
+    code_services.code_save(workspace=workspace, code=HCL_V1, message="first", author=user)
+    code_services.code_save(workspace=workspace, code=HCL_V2, message="second", author=user)
     workspace.refresh_from_db()
     return workspace
 
@@ -29,8 +30,8 @@ def two_code_versions(workspace, user):
 @pytest.fixture
 def two_states(workspace):
     first, second = vh.two_states()
-    versions.state_upload(workspace=workspace, content=first)
-    versions.state_upload(workspace=workspace, content=second)
+    state_services.state_upload(workspace=workspace, content=first)
+    state_services.state_upload(workspace=workspace, content=second)
     return workspace
 
 
@@ -74,7 +75,7 @@ def test_editor_line_ends_are_stored_as_typed(auth_client, workspace):
     auth_client.post(url, {"code": HCL_V1.replace("\n", "\r\n"), "code_format": "auto"})
     version = WorkspaceCodeVersion.objects.get(workspace=workspace)
     assert version.code == HCL_V1
-    versions.code_save(workspace=workspace, code=HCL_V1, code_format=version.code_format)
+    code_services.code_save(workspace=workspace, code=HCL_V1, code_format=version.code_format)
     assert WorkspaceCodeVersion.objects.filter(workspace=workspace).count() == 1
 
 
@@ -92,7 +93,7 @@ def test_unknown_workspace_is_404(auth_client, db):
 # --- code history, detail, compare, rollback ----------------------------------------------
 def test_history_paginates_and_swaps_pages_with_htmx(auth_client, workspace, user, django_assert_max_num_queries):
     for i in range(30):
-        versions.code_save(workspace=workspace, code=f'locals {{\n  n = {i}\n}}\n', message=f"change {i}", author=user)
+        code_services.code_save(workspace=workspace, code=f'locals {{\n  n = {i}\n}}\n', message=f"change {i}", author=user)
     WorkspaceTask.objects.create(workspace=workspace, task_type="plan", status="planned_no_changes",
                                  code_version=workspace.code_versions.get(number=30))
     url = reverse("code_history", args=["demo"])
@@ -157,7 +158,7 @@ def test_rollback_from_the_ui(auth_client, two_code_versions):
 # --- states ---------------------------------------------------------------------------------
 def test_state_list_and_htmx_pages(auth_client, workspace):
     for serial in range(1, 31):
-        versions.state_upload(workspace=workspace, content=vh.state(serial, [vh.resource("a", [vh.instance(serial)])]))
+        state_services.state_upload(workspace=workspace, content=vh.state(serial, [vh.resource("a", [vh.instance(serial)])]))
     url = reverse("state_list", args=["demo"])
     response = auth_client.get(url)
     body = response.content.decode()

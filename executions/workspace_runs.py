@@ -1,0 +1,66 @@
+"""The executions app's answers to ``workspaces.runs.RunsPort``: runs, as the lower apps see them.
+
+Registered in ``ExecutionsConfig.ready``; see docs/architecture.md.
+"""
+
+from django.db.models import Count, F, OuterRef, Q, Subquery, Window
+from django.db.models.functions import RowNumber
+
+from executions import selectors, services
+from executions.models import WorkspaceTask
+from workspaces.runs import RunsPort
+
+Status = WorkspaceTask.Status
+RECENT_RUNS_PER_VERSION = 5
+
+
+class ExecutionsRuns(RunsPort):
+    def running_run_id(self, workspace) -> int | None:
+        return (WorkspaceTask.objects.filter(workspace=workspace, status=Status.RUNNING)
+                .values_list("pk", flat=True).first())
+
+    def active_run_id(self, workspace) -> int | None:
+        return (WorkspaceTask.objects.filter(workspace=workspace, status__in=selectors.ACTIVE)
+                .order_by("id").values_list("id", flat=True).first())
+
+    def before_workspace_delete(self, workspace) -> None:
+        # Apply tasks protect their plan tasks: remove them first, then everything else cascades.
+        WorkspaceTask.objects.filter(workspace=workspace, plan_task__isnull=False).delete()
+
+    def annotate_workspace_list(self, queryset):
+        last_task = WorkspaceTask.objects.filter(workspace=OuterRef("pk")).order_by("-created_at", "-id")
+        return queryset.annotate(
+            last_run_status=Subquery(last_task.values("status")[:1]),
+            last_run_at=Subquery(last_task.values("created_at")[:1]),
+            last_run_id=Subquery(last_task.values("id")[:1]),
+            pending_confirmations=Count("tasks", filter=Q(tasks__status=Status.PLANNED)),
+        )
+
+    def code_version_runs(self, version_ids):
+        counts = dict(
+            WorkspaceTask.objects.filter(code_version_id__in=version_ids)
+            .values("code_version_id").annotate(n=Count("id")).values_list("code_version_id", "n")
+        )
+        recent: dict[int, list[dict]] = {}
+        rows = (
+            WorkspaceTask.objects.filter(code_version_id__in=version_ids)
+            .annotate(rank=Window(RowNumber(), partition_by=[F("code_version_id")], order_by=F("id").desc()))
+            .filter(rank__lte=RECENT_RUNS_PER_VERSION)
+            .values("id", "code_version_id", "status", "task_type")
+            .order_by("code_version_id", "-id")
+        )
+        for row in rows:
+            recent.setdefault(row["code_version_id"], []).append(row)
+        return counts, recent
+
+    def overview(self, workspace) -> dict:
+        runs = selectors.latest_runs(workspace=workspace, limit=5)
+        latest = runs[0] if runs else None
+        return {"runs": runs, "latest": latest, "latest_active": bool(latest and latest.status in selectors.ACTIVE),
+                "pending": selectors.pending_confirmation(workspace=workspace)}
+
+    def workspace_unlocked(self, workspace) -> None:
+        services.dispatch_workspace(workspace.pk)
+
+    def queue_plan(self, *, workspace, kind, targets=(), message="", user=None):
+        return services.task_queue_run(workspace=workspace, kind=kind, targets=targets, message=message, user=user)

@@ -1,0 +1,1 @@
+"""A workspace's Terraform code: validated saves, numbered versions, history, compare, rollback."""
