@@ -13,7 +13,7 @@ from executions.selectors import HEAVY_FIELDS, RUN_FILTERS
 from executions.state_save import state_restore_from_backup
 from iacplatform.errors import DomainError
 from workspaces.selectors import workspace_get
-from workspaces.services import workspace_lock
+from workspaces.services import workspace_lock, workspace_unlock
 
 router = Router(tags=["runs"])
 
@@ -194,7 +194,7 @@ def lock(request, name: str, payload: LockIn):
 
 @router.post("/workspaces/{name}/unlock", response=LockOut)
 def unlock(request, name: str):
-    return services.workspace_unlock_and_dispatch(workspace=workspace_get(name), user=request.user)
+    return workspace_unlock(workspace=workspace_get(name), user=request.user)
 
 
 class RestoredOut(Schema):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from executions.management.commands._common import get_workspace
-from executions.services import workspace_unlock_and_dispatch
+from workspaces.services import workspace_unlock
 
 
 class Command(BaseCommand):
@@ -11,5 +11,5 @@ class Command(BaseCommand):
         parser.add_argument("workspace")
 
     def handle(self, *args, workspace, **options):
-        ws = workspace_unlock_and_dispatch(workspace=get_workspace(workspace))
+        ws = workspace_unlock(workspace=get_workspace(workspace))
         self.stdout.write(f"Workspace {ws.name} unlocked.")
