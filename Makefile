@@ -26,6 +26,7 @@ run: migrate
 	  $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest --cov --cov-report=term:skip-covered --cov-fail-under=80 $(PYTEST_ARGS)
 
 bench: migrate

@@ -34,8 +34,8 @@ from django.core.management import call_command  # noqa: E402
 
 from executions.models import WorkspaceTask  # noqa: E402
 from executions.services import task_confirm, task_queue_run  # noqa: E402
-from workspaces.models import StateVersion, Workspace  # noqa: E402
 from workspaces.code.services import code_version_save
+from workspaces.models import StateVersion, Workspace  # noqa: E402
 
 Status = WorkspaceTask.Status
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))

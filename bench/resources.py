@@ -18,7 +18,6 @@ import time
 import uuid
 
 import _setup  # first: sets Django up from the repository root
-
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402

@@ -18,7 +18,6 @@ import time
 import uuid
 
 import _setup  # first: sets Django up from the repository root
-
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -27,8 +26,8 @@ from django.test.utils import setup_test_environment  # noqa: E402
 from django.urls import reverse  # noqa: E402
 
 from executions.models import WorkspaceTask  # noqa: E402
-from workspaces.models import Workspace, WorkspaceCodeVersion  # noqa: E402
 from workspaces.code.services import code_checksum
+from workspaces.models import Workspace, WorkspaceCodeVersion  # noqa: E402
 from workspaces.state.services import state_version_create
 
 CODE_VERSIONS = 200

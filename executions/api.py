@@ -7,10 +7,10 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
 from executions import services
-from executions.logs import log_text
+from executions.executor.logs import log_text
+from executions.executor.state_save import state_restore_from_backup
 from executions.models import WorkspaceTask
 from executions.selectors import HEAVY_FIELDS, RUN_FILTERS
-from executions.state_save import state_restore_from_backup
 from iacplatform.errors import DomainError
 from workspaces.selectors import workspace_get
 from workspaces.services import workspace_lock, workspace_unlock

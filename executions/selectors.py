@@ -19,7 +19,7 @@ Stage = WorkspaceTask.Stage
 
 # Heavy columns no page needs: encrypted plan artifacts.
 HEAVY_FIELDS = ("plan_file", "plan_json", "lock_file")
-LOG_COMPLETE_STAGE = "complete"  # the stage of the final marker chunk (executions.logs.LogWriter.complete)
+LOG_COMPLETE_STAGE = "complete"  # the stage of the final marker chunk (executions.executor.logs.LogWriter.complete)
 
 # The runs tab's filters, in the order the operator sees them (HCP Terraform's words).
 RUN_FILTERS = {

@@ -31,14 +31,14 @@ import re
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from executions.models import TaskLog, WorkspaceTask
 from iacplatform.errors import Conflict, DomainError, WorkspaceLocked
-from workspaces.models import Workspace
-from workspaces.state.selectors import latest_state
-from workspaces.services import variables_checksum
-from django_q.tasks import async_task
 from resources.aggregation import resource_version_map
+from workspaces.models import Workspace
+from workspaces.services import variables_checksum
+from workspaces.state.selectors import latest_state
 
 logger = logging.getLogger("executions")
 Status = WorkspaceTask.Status

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from executions.executor.pipeline import TaskRun
 from executions.models import WorkspaceTask
-from executions.pipeline import TaskRun
 from executions.services import claim_task, dispatch_workspace
 
 logger = logging.getLogger("executions.tasks")

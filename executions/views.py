@@ -17,14 +17,10 @@ from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 from executions import selectors
 from executions.forms import ConfirmForm, RunForm
 from executions.models import IllegalTransition, WorkspaceTask
+from executions.services import task_cancel, task_confirm, task_discard, task_queue_run
 from iacplatform.errors import DomainError
+from iacplatform.pages import form_error_from, render_page
 from workspaces.selectors import workspace_get, workspace_get_detailed
-from iacplatform.pages import render_page
-from workspaces.views import form_error_from
-from executions.services import task_cancel
-from executions.services import task_confirm
-from executions.services import task_discard
-from executions.services import task_queue_run
 
 Status = WorkspaceTask.Status
 RUNS_PER_PAGE = 25

@@ -12,7 +12,11 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, SessionAuth
 
+from executions.api import router as executions_router
 from iacplatform.errors import DomainError
+from resources.api import router as resources_router
+from workspaces.api import router as workspaces_router
+from workspaces.api_versions import router as versions_router
 from workspaces.tokens import api_token_authenticate
 
 
@@ -82,16 +86,7 @@ def _http_error(request, exc: HttpError):
     return error_response(request, exc.status_code, str(exc))
 
 
-def _register_routers():
-    from executions.api import router as executions_router
-    from resources.api import router as resources_router
-    from workspaces.api import router as workspaces_router
-    from workspaces.api_versions import router as versions_router
-
-    api.add_router("/", workspaces_router)
-    api.add_router("/", versions_router)
-    api.add_router("/", executions_router)
-    api.add_router("/", resources_router)
-
-
-_register_routers()
+api.add_router("/", workspaces_router)
+api.add_router("/", versions_router)
+api.add_router("/", executions_router)
+api.add_router("/", resources_router)

@@ -1,6 +1,6 @@
 """The "smart source" of the executor: a workspace's main.tf.json built from its resources.
 
-Contract used by ``executions.config``:
+Contract used by ``executions.executor.config``:
 - ``aggregate_main_tf(workspace)`` → the Terraform JSON document built from the workspace's
   active resources, or ``None`` when the workspace has no managed resources (then the
   executor uses the workspace's current code version). When the current code version is

@@ -4,8 +4,8 @@ import json
 
 from django import forms
 
-from resources.services import ON_DUPLICATE
 from resources.importer import ImportParseError, hcl_to_json
+from resources.services import ON_DUPLICATE
 
 CODE_WIDGET = forms.Textarea(attrs={"class": "code", "spellcheck": "false", "rows": 18, "wrap": "off",
                                     "autocomplete": "off", "autocapitalize": "off"})

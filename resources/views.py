@@ -12,14 +12,14 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from iacplatform.pages import render_page
 from iacplatform.errors import DomainError, NotFound
+from iacplatform.pages import render_page
 from resources import fragments, selectors, services
 from resources.forms import ImportForm, ResourceEditForm, ResourceForm, SnapshotForm
 from resources.models import WorkspaceResource
+from workspaces.code.files import split_code_files
 from workspaces.diffs import DEFAULT_CONTEXT
 from workspaces.selectors import workspace_get
-from workspaces.code.files import split_code_files
 
 PER_PAGE = 50
 VERSIONS_PER_PAGE = 25

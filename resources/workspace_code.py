@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from iacplatform.errors import DomainError
 from resources import fragments
 from resources.fragments import Address, InvalidCode, block_address, iter_json_blocks
-from workspaces.models import Workspace, WorkspaceCodeVersion
 from resources.importer import ImportParseError, _parse_hcl, _parse_json
 from workspaces.code.files import split_code_files
 from workspaces.code.services import code_version_save
+from workspaces.models import Workspace, WorkspaceCodeVersion
 
 NAMED = ("variable", "output", "check")
 LISTED = ("moved", "import", "removed")

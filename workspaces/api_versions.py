@@ -12,12 +12,12 @@ from typing import Any
 from django.http import HttpResponse
 from ninja import Query, Router, Schema, Status
 
-from iacplatform.errors import DomainError
-from workspaces.diffs import DEFAULT_CONTEXT
-from workspaces.selectors import workspace_get
 from iacplatform import inputs
+from iacplatform.errors import DomainError
 from workspaces.code import selectors as code_selectors
 from workspaces.code import services as code_services
+from workspaces.diffs import DEFAULT_CONTEXT
+from workspaces.selectors import workspace_get
 from workspaces.state import compare as state_compare_mod
 from workspaces.state import document as state_document
 from workspaces.state import selectors as state_selectors

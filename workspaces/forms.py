@@ -4,10 +4,7 @@ import json
 
 from django import forms
 
-from workspaces.models import (
-    VERSION_PIN, Variable, Workspace, workspace_name_validator,
-)
-
+from workspaces.models import VERSION_PIN, Variable, Workspace, workspace_name_validator
 
 
 class WorkspaceCreateForm(forms.Form):

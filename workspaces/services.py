@@ -7,7 +7,6 @@ import json
 import re
 
 import hcl2
-
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone

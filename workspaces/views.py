@@ -13,32 +13,15 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from iacplatform.errors import DomainError
-from iacplatform.pages import render_page
+from iacplatform.pages import form_error_from, render_page, validation_error_to_form
 from workspaces import selectors
+from workspaces.forms import LockForm, VariableForm, WorkspaceCreateForm, WorkspaceDeleteForm, WorkspaceSettingsForm
 from workspaces.runs import runs
 from workspaces.services import (
-    variable_delete, variable_set, workspace_create, workspace_delete, workspace_lock, workspace_unlock, workspace_update,
+    variable_delete, variable_set, workspace_create, workspace_delete, workspace_lock, workspace_unlock,
+    workspace_update
 )
 from workspaces.state import selectors as state_selectors
-from workspaces.forms import LockForm, VariableForm, WorkspaceCreateForm, WorkspaceDeleteForm, WorkspaceSettingsForm
-
-
-def form_error_from(form, exc: DomainError) -> None:
-    """Put a domain error next to the fields it names, or above the form."""
-    placed = False
-    for field, errors in (exc.errors or {}).items():
-        if field in form.fields:
-            for error in errors if isinstance(errors, (list, tuple)) else [errors]:
-                form.add_error(field, str(error))
-            placed = True
-    if not placed:
-        form.add_error(None, exc.message)
-
-
-def validation_error_to_form(form, exc: ValidationError) -> None:
-    errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
-    for field, messages_ in errors.items():
-        form.add_error(field if field in form.fields else None, messages_)
 
 
 # --- list and create ---------------------------------------------------------------------------

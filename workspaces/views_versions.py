@@ -13,15 +13,15 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from iacplatform.pages import render_page
+from iacplatform import errors as errors_mod
+from iacplatform import inputs
 from iacplatform.errors import DomainError, NotFound
+from iacplatform.pages import render_page
+from workspaces.code import selectors as code_selectors
+from workspaces.code import services as code_services
 from workspaces.code.check import AUTO, HCL, JSON
 from workspaces.diffs import DEFAULT_CONTEXT
 from workspaces.selectors import workspace_get
-from iacplatform import errors as errors_mod
-from iacplatform import inputs
-from workspaces.code import selectors as code_selectors
-from workspaces.code import services as code_services
 from workspaces.state import compare as state_compare_mod
 from workspaces.state import document as state_document
 from workspaces.state import selectors as state_selectors

@@ -13,8 +13,8 @@ from playwright.sync_api import expect
 
 from executions.models import WorkspaceTask
 from tests.e2e.conftest import shot
-from workspaces.models import StateVersion, Workspace
 from workspaces.code.services import code_version_save
+from workspaces.models import StateVersion, Workspace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker]
 Status = WorkspaceTask.Status

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from executions.errors import CATEGORIES, classify, diagnostics
-from executions.logs import log_text
+from executions.executor.logs import log_text
 from executions.models import WorkspaceTask
 from executions.services import task_cancel, task_confirm, task_queue_run
 from executions.tasks import run_task
@@ -366,7 +366,7 @@ def test_terraform_crash_is_internal(workspace, save_code, run_now, tmp_path, se
 
 
 def test_platform_fault_is_internal(workspace, save_code, run_now, monkeypatch):
-    from executions import pipeline
+    from executions.executor import pipeline
 
     def broken(*args, **kwargs):  # fault injection: a bug in the platform's own code
         raise RuntimeError("plan summary exploded")

@@ -1,6 +1,6 @@
 """Plan summaries mask sensitive values, including the copies Terraform leaves unmarked."""
 
-from executions.plan_summary import SENSITIVE, summarize_plan
+from executions.executor.plan_summary import SENSITIVE, summarize_plan
 
 SECRET_OLD = "old-secret-value-1"
 SECRET_NEW = "new-secret-value-2"

@@ -12,7 +12,7 @@ import sys
 import pytest
 from django.core.management import call_command
 
-from executions.logs import log_text
+from executions.executor.logs import log_text
 from executions.models import Notification, WorkspaceTask
 from executions.services import task_confirm, task_queue_run
 from tests.executions.conftest import file_resource, tf_json
@@ -133,7 +133,7 @@ def test_lock_file_left_behind_fails_the_run_but_saves_the_state(workspace, appl
 
 
 def test_process_left_alive_fails_the_run(workspace, applied_once, tmp_path, save_code, run_now, monkeypatch):
-    from executions import checks
+    from executions.executor import checks
 
     apply = plan_second_change(workspace, tmp_path, save_code, run_now)
     real = checks.group_processes

@@ -12,10 +12,10 @@ import subprocess
 
 import pytest
 
-from executions import checks
-from executions.logs import log_text
+from executions.executor import checks
+from executions.executor.logs import log_text
+from executions.executor.pipeline import TaskRun
 from executions.models import WorkspaceTask
-from executions.pipeline import TaskRun
 from executions.services import claim_task, task_confirm, task_queue_run
 from tests.executions.conftest import file_resource, tf_json
 from tests.executions.test_failures import assert_failed, calls_of, fake_terraform

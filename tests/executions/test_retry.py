@@ -6,15 +6,15 @@ import re
 import threading
 import time
 
-from executions.logs import log_text
+from executions.executor.logs import log_text
+from executions.executor.pipeline import retry_wait
 from executions.models import WorkspaceTask
-from executions.pipeline import retry_wait
 from executions.services import task_confirm, task_queue_run
 from tests.conftest import wait_for
 from tests.executions.conftest import file_resource, tf_json
 from tests.executions.test_failures import (
     THROTTLING_ERROR, UNREACHABLE_PROVIDER, assert_failed, calls_of, fail_with, fake_terraform, hold_state_lock,
-    retry_waits, run_in_thread, started,
+    retry_waits, run_in_thread, started
 )
 from workspaces.models import StateVersion
 

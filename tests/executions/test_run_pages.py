@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from executions.models import TaskLog, WorkspaceTask
-from workspaces.models import StateVersion, Workspace
 from workspaces.code.services import code_version_save
+from workspaces.models import StateVersion, Workspace
 from workspaces.services import variables_checksum
 
 pytestmark = pytest.mark.django_db

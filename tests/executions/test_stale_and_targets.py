@@ -7,8 +7,8 @@ from executions.services import task_confirm, task_queue_run
 from iacplatform.errors import Conflict, DomainError, WorkspaceLocked
 from tests.executions.conftest import file_resource, tf_json
 from workspaces.crypto import decrypt_bytes
-from workspaces.state.services import state_version_create
 from workspaces.services import workspace_lock
+from workspaces.state.services import state_version_create
 
 Status = WorkspaceTask.Status
 

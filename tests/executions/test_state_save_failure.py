@@ -12,8 +12,8 @@ from executions.models import Notification, WorkspaceTask
 from executions.services import task_confirm, task_queue_run
 from iacplatform.errors import WorkspaceLocked
 from tests.executions.conftest import file_resource, tf_json
-from workspaces.state import services as state_services
 from workspaces.models import StateVersion
+from workspaces.state import services as state_services
 
 Status = WorkspaceTask.Status
 

@@ -9,8 +9,8 @@ from executions.services import task_queue_run
 from executions.tasks import reap_dead_workers, run_task
 from tests.conftest import wait_for
 from tests.executions.conftest import tf_json
-from workspaces.models import Workspace
 from workspaces.code.services import code_version_save
+from workspaces.models import Workspace
 
 pytestmark = pytest.mark.worker
 Status = WorkspaceTask.Status

@@ -10,9 +10,9 @@ from executions.tasks import run_task
 from iacplatform.errors import Conflict, DomainError, NotFound, WorkspaceLocked
 from resources.services import resource_create, resource_delete, resource_update, resources_deploy
 from tests.resources.conftest import fragment
+from workspaces.code.services import code_version_save
 from workspaces.crypto import decrypt_bytes
 from workspaces.models import Workspace
-from workspaces.code.services import code_version_save
 from workspaces.services import workspace_lock
 
 pytestmark = pytest.mark.django_db

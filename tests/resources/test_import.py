@@ -8,8 +8,8 @@ from iacplatform.errors import Conflict, DomainError
 from resources.importer import ImportParseError, hcl_to_json, parse_files
 from resources.models import ResourceCodeVersion, WorkspaceResource
 from resources.services import resource_delete, resources_import
-from workspaces.models import WorkspaceCodeVersion
 from workspaces.code.services import code_version_save
+from workspaces.models import WorkspaceCodeVersion
 
 pytestmark = pytest.mark.django_db
 

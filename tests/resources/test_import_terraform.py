@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from executions.config import main_files
+from executions.executor.config import main_files
 from resources.aggregation import aggregate_main_tf
 from resources.models import WorkspaceResource
 from resources.services import resources_import

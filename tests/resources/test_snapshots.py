@@ -3,16 +3,10 @@
 import pytest
 
 from iacplatform.errors import Conflict, DomainError
-from resources import services
 from resources.aggregation import resource_version_map
 from resources.models import ResourceCodeVersion, WorkspaceResource
 from resources.services import (
-    resource_delete,
-    resource_update,
-    snapshot_changes,
-    snapshot_create,
-    snapshot_delete,
-    snapshot_restore,
+    resource_delete, resource_update, snapshot_changes, snapshot_create, snapshot_delete, snapshot_restore, snapshots
 )
 from tests.resources.conftest import fragment
 
@@ -56,7 +50,7 @@ def test_a_failing_step_changes_nothing(workspace, make_resource, monkeypatch):
     resource_update(resource=b, code=fragment("b", input="2"))
     before = _state(workspace), ResourceCodeVersion.objects.count()
 
-    real = services._append_version
+    real = snapshots.append_version
     calls = []
 
     def fail_on_second(**kwargs):
@@ -65,7 +59,7 @@ def test_a_failing_step_changes_nothing(workspace, make_resource, monkeypatch):
             raise RuntimeError("disk full")
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "_append_version", fail_on_second)
+    monkeypatch.setattr(snapshots, "append_version", fail_on_second)
     with pytest.raises(RuntimeError):
         snapshot_restore(snapshot=snapshot)
     assert calls == ["terraform_data.a", "terraform_data.b"]

@@ -6,13 +6,7 @@ from iacplatform.errors import Conflict, DomainError, NotFound
 from resources.fragments import InvalidCode
 from resources.models import ResourceCodeVersion, WorkspaceResource
 from resources.selectors import resource_get, resource_list, version_compare, version_list
-from resources.services import (
-    resource_create,
-    resource_delete,
-    resource_restore,
-    resource_update,
-    version_rollback,
-)
+from resources.services import resource_create, resource_delete, resource_restore, resource_update, version_rollback
 from tests.resources.conftest import fragment
 
 pytestmark = pytest.mark.django_db

@@ -3,11 +3,11 @@
 import pytest
 
 from iacplatform.errors import DomainError, NotFound
+from workspaces.code import selectors as code_selectors
+from workspaces.code import services as code_services
 from workspaces.code.check import InvalidCode, check_code, detect_format
 from workspaces.diffs import text_diff
 from workspaces.models import WorkspaceCodeVersion
-from workspaces.code import selectors as code_selectors
-from workspaces.code import services as code_services
 
 HCL_V1 = 'resource "terraform_data" "a" {\n  input = "one"\n}\n'
 HCL_V2 = 'resource "terraform_data" "a" {\n  input = "two"\n}\n'

@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 
 from executions.models import WorkspaceTask
-from workspaces.models import StateVersion, Workspace
 from workspaces.code.services import code_version_save
+from workspaces.models import StateVersion, Workspace
 from workspaces.state.services import state_version_create
 
 pytestmark = pytest.mark.django_db

@@ -16,8 +16,8 @@ from executions.models import WorkspaceTask
 from executions.services import task_confirm, task_queue_run
 from executions.tasks import run_task
 from tests.executions.conftest import tf_json
-from workspaces.models import StateVersion
 from workspaces.code.services import code_version_save
+from workspaces.models import StateVersion
 from workspaces.services import variable_set
 from workspaces.state import compare as state_compare_mod
 from workspaces.state import services as state_services

@@ -7,18 +7,18 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from executions.models import WorkspaceTask
+from iacplatform import errors as errors_mod
+from iacplatform import inputs
 from iacplatform.errors import Conflict, DomainError, NotFound
 from tests.conftest import run_terraform
 from tests.workspaces import version_helpers as vh
-from workspaces.models import StateVersion, Variable, Workspace
-from workspaces.state.document import InvalidState
-from workspaces.state.services import state_version_create
-from iacplatform import errors as errors_mod
-from iacplatform import inputs
 from workspaces import secrets
+from workspaces.models import StateVersion, Variable, Workspace
 from workspaces.state import compare as state_compare_mod
 from workspaces.state import selectors as state_selectors
 from workspaces.state import services as state_services
+from workspaces.state.document import InvalidState
+from workspaces.state.services import state_version_create
 
 PASSWORD_1 = "Tf-pass-ONE-7f1a"
 PASSWORD_2 = "Tf-pass-TWO-9c2b"

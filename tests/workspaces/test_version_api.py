@@ -9,10 +9,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from executions.models import WorkspaceTask
 from tests.workspaces import version_helpers as vh
-from workspaces.models import StateVersion, Workspace, WorkspaceCodeVersion
-from workspaces.tokens import api_token_create
 from workspaces.code import services as code_services
+from workspaces.models import StateVersion, Workspace, WorkspaceCodeVersion
 from workspaces.state import services as state_services
+from workspaces.tokens import api_token_create
 
 HCL_V1 = 'resource "terraform_data" "a" {\n  input = "one"\n}\n'
 HCL_V2 = 'resource "terraform_data" "a" {\n  input = "two"\n}\n'

@@ -6,8 +6,8 @@ from django.urls import reverse
 
 from executions.models import WorkspaceTask
 from tests.workspaces import version_helpers as vh
-from workspaces.models import StateVersion, Workspace, WorkspaceCodeVersion
 from workspaces.code import services as code_services
+from workspaces.models import StateVersion, Workspace, WorkspaceCodeVersion
 from workspaces.state import services as state_services
 
 HCL_V1 = 'resource "terraform_data" "a" {\n  input = "one"\n}\n'

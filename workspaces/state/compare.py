@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from iacplatform.errors import NotFound
 from workspaces.models import StateVersion, Workspace
 from workspaces.secrets import (
-    _ABSENT, SENSITIVE, _contains_mask, _instance_masking, _is_wrapper, _masked, plain, workspace_secrets,
+    _ABSENT, SENSITIVE, _contains_mask, _instance_masking, _is_wrapper, _masked, plain, workspace_secrets
 )
 from workspaces.state.document import instance_address, load_state, resource_address
 

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 
 from iacplatform.errors import NotFound
 from workspaces.models import StateVersion, Workspace
-from workspaces.state.document import instance_address, load_state, provider_name, resource_address
 from workspaces.secrets import SENSITIVE, _masked, masked_attributes, plain, workspace_secrets
+from workspaces.state.document import instance_address, load_state, provider_name, resource_address
 
 
 def latest_state(workspace: Workspace) -> StateVersion | None:

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from executions.executor.state_save import backups_for, state_restore_from_backup
 from executions.management.commands._common import get_workspace
 from executions.services import dispatch_workspace
-from executions.state_save import backups_for, state_restore_from_backup
 from iacplatform.errors import DomainError
 
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from executions.terraform import TerraformNotFound, terraform_info
+from executions.executor.terraform import TerraformNotFound, terraform_info
 
 
 class Command(BaseCommand):

@@ -18,9 +18,9 @@ from django.utils import timezone
 from executions.notifications import notify_emergency
 from iacplatform.errors import Conflict, DomainError, NotFound
 from workspaces import services as workspace_services
+from workspaces.models import Workspace
 from workspaces.state import services as state_services
 from workspaces.state.document import InvalidState
-from workspaces.models import Workspace
 
 logger = logging.getLogger("executions.state")
 

@@ -21,17 +21,15 @@ from pathlib import Path
 
 from django.conf import settings
 
-from executions.config import main_files
+from executions.executor.config import main_files
+from executions.executor.runner import group_processes
+from executions.executor.terraform import TerraformInfo, TerraformNotFound, terraform_info, terraform_path
 from executions.models import WorkspaceTask
-from executions.runner import group_processes
-from executions.terraform import TerraformInfo, TerraformNotFound, terraform_info
+from executions.services import plan_staleness
 from iacplatform.errors import DomainError
 from workspaces.code.check import InvalidCode, check_code
-from workspaces.models import Variable, Workspace
+from workspaces.models import StateVersion, Variable, Workspace
 from workspaces.state.document import InvalidState, parse_state
-from executions.services import plan_staleness
-from executions.terraform import terraform_path
-from workspaces.models import StateVersion
 
 Status = WorkspaceTask.Status
 LOCK_INFO_FILE = ".terraform.tfstate.lock.info"

@@ -15,11 +15,11 @@ from pathlib import Path
 from django.conf import settings
 
 from iacplatform.errors import DomainError
+from resources.aggregation import aggregate_main_tf
 from workspaces.code.files import split_code_files
 from workspaces.models import Variable, Workspace, WorkspaceCodeVersion
-from workspaces.state.selectors import latest_state
-from resources.aggregation import aggregate_main_tf
 from workspaces.secrets import ordered, state_secret_strings, variable_secret_strings
+from workspaces.state.selectors import latest_state
 
 HCL_VARIABLE_BLOCK = re.compile(r'^\s*variable\s+"?([A-Za-z_][A-Za-z0-9_-]*)"?\s*\{', re.MULTILINE)
 

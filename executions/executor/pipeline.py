@@ -19,23 +19,24 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from executions import checks, errors, runner
-from executions.config import ConfigError, WorkDir, prepare_workdir, remove_workdir, write_file
-from executions.logs import LogWriter
+from executions import errors
+from executions.executor import checks, runner
+from executions.executor.config import ConfigError, WorkDir, prepare_workdir, remove_workdir, write_file
+from executions.executor.logs import LogWriter
+from executions.executor.plan_summary import summarize_plan
+from executions.executor.state_save import StateSaveFailed, save_state, write_backup
 from executions.models import WorkspaceTask
 from executions.notifications import notify_emergency
-from executions.plan_summary import summarize_plan
-from executions.state_save import StateSaveFailed, save_state, write_backup
+from executions.services import task_confirm
 from iacplatform.errors import DomainError
+from resources.aggregation import resource_version_map
 from workspaces.crypto import decrypt_bytes, encrypt_bytes
 from workspaces.models import sha256_hex
 from workspaces.secrets import mask_outputs
-from workspaces.state.document import parse_state
 from workspaces.services import variables_checksum, workspace_lock
-from executions.services import task_confirm
-from resources.aggregation import resource_version_map
+from workspaces.state.document import parse_state
 
-logger = logging.getLogger("executions.pipeline")
+logger = logging.getLogger("executions.executor.pipeline")
 Status = WorkspaceTask.Status
 Stage = WorkspaceTask.Stage
 PLAN_SAVE_ATTEMPTS = 3

@@ -17,8 +17,7 @@ from typing import Callable
 
 from django.conf import settings
 
-from executions.terraform import terraform_path
-
+from executions.executor.terraform import terraform_path
 
 TAIL_LINES = 200  # enough for terraform's final diagnostics, which ``executions.errors`` reads
 
