@@ -5,6 +5,8 @@ import sys
 import pytest
 from django.conf import settings
 
+from tests.fixtures.provider_mirror import provider_mirror, use_provider_mirror  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _data_dirs(settings, tmp_path):
