@@ -5,6 +5,14 @@ import sys
 import pytest
 from django.conf import settings
 
+# Real-outage fixtures (a throwaway PostgreSQL cluster): registered once for the suite.
+from tests.pg_fixtures import (  # noqa: F401
+    django_on_temp_postgres,
+    temp_pg_database,
+    temp_pg_template,
+    temp_postgres,
+)
+
 
 @pytest.fixture(autouse=True)
 def _data_dirs(settings, tmp_path):
