@@ -6,6 +6,13 @@ import pytest
 from django.conf import settings
 
 from tests.fixtures.provider_mirror import provider_mirror, use_provider_mirror  # noqa: F401
+# Real-outage fixtures (a throwaway PostgreSQL cluster): registered once for the suite.
+from tests.pg_fixtures import (  # noqa: F401
+    django_on_temp_postgres,
+    temp_pg_database,
+    temp_pg_template,
+    temp_postgres,
+)
 
 
 @pytest.fixture(autouse=True)

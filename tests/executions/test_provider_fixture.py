@@ -11,7 +11,7 @@ import time
 import pytest
 from django.conf import settings
 
-from executions.config import cli_config
+from executions.executor.config import cli_config
 from executions.models import WorkspaceTask
 from executions.services import task_confirm, task_queue_run
 from tests.fixtures.provider_mirror import (
@@ -157,7 +157,7 @@ def test_refused_credentials_fail_the_plan(tf, tmp_path, where):
 
 
 def test_the_platforms_own_cli_config_installs_the_provider(tmp_path, use_provider_mirror):
-    """``executions.config.cli_config`` (IAC_PROVIDER_MIRROR + plugin cache) works with the mirror."""
+    """``executions.executor.config.cli_config`` (IAC_PROVIDER_MIRROR + plugin cache) works with the mirror."""
     workdir = tmp_path / "platform"
     workdir.mkdir()
     text = cli_config(workdir).read_text()
