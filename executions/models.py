@@ -93,9 +93,15 @@ class WorkspaceTask(models.Model):
     # One line telling the operator what to do about the error (executions.errors).
     error_hint = models.CharField(max_length=500, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
+    # Who owns the run while it runs: every write of the worker is conditional on the claim
+    # token (a worker that lost it writes its state to a backup, never to the database).
     worker_host = models.CharField(max_length=255, blank=True)
     worker_pid = models.IntegerField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Where terraform runs (on ``worker_host``): what recovery reads when the worker is lost.
+    work_dir = models.CharField(max_length=500, blank=True)
+    pgid = models.IntegerField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -188,6 +194,26 @@ class WorkspaceTask(models.Model):
         self.stage = stage
         self.heartbeat_at = timezone.now()
         WorkspaceTask.objects.filter(pk=self.pk).update(stage=stage, heartbeat_at=self.heartbeat_at)
+
+
+class StateCheckpoint(models.Model):
+    """The work dir's terraform.tfstate as an apply wrote it, taken while the apply runs.
+
+    Not a state version: what the platform has of a run whose worker (or host) was lost.
+    Encrypted at rest like plan files.
+    """
+
+    task = models.ForeignKey(WorkspaceTask, on_delete=models.CASCADE, related_name="checkpoints")
+    content = models.BinaryField(editable=False)
+    checksum = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "checksum"], name="%(app_label)s_%(class)s_one_per_content"),
+        ]
 
 
 class TaskLog(models.Model):

@@ -27,6 +27,7 @@ TASK CONTEXT (WorkspaceTask.context): {"code_version": int | None, "variables_ch
 """
 
 import logging
+import uuid
 import re
 
 from django.db import IntegrityError, transaction
@@ -113,7 +114,8 @@ def claim_task(task_id: int, *, host: str, pid: int) -> WorkspaceTask | None:
             now = timezone.now()
             updated = WorkspaceTask.objects.filter(pk=task_id, status=Status.QUEUED).update(
                 status=Status.RUNNING, stage=WorkspaceTask.Stage.PREPARING, started_at=now, heartbeat_at=now,
-                worker_host=host, worker_pid=pid, updated_at=now,
+                worker_host=host, worker_pid=pid, claim_token=uuid.uuid4().hex, work_dir="", pgid=None,
+                updated_at=now,
             )
             if not updated:
                 return None

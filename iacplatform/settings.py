@@ -131,7 +131,11 @@ IAC_WORKERS = env_int("IAC_WORKERS", 2, minimum=1)
 IAC_TASK_TIMEOUT = env_int("IAC_TASK_TIMEOUT", 3600, minimum=10)
 IAC_CANCEL_GRACE_SECONDS = env_int("IAC_CANCEL_GRACE_SECONDS", 10, minimum=1)
 IAC_HEARTBEAT_SECONDS = env_int("IAC_HEARTBEAT_SECONDS", 5, minimum=1)
-IAC_REAPER_STALE_SECONDS = env_int("IAC_REAPER_STALE_SECONDS", 60, minimum=5)
+# A heartbeat thread beats every IAC_HEARTBEAT_SECONDS for the whole run: a run whose
+# heartbeat is older than IAC_REAPER_STALE_SECONDS has lost its worker.
+IAC_REAPER_STALE_SECONDS = env_int("IAC_REAPER_STALE_SECONDS", 30, minimum=5)
+# While an apply runs, its work dir state is checkpointed (when it changed) this often.
+IAC_CHECKPOINT_SECONDS = env_int("IAC_CHECKPOINT_SECONDS", 3, minimum=1)
 IAC_STATE_SAVE_ATTEMPTS = env_int("IAC_STATE_SAVE_ATTEMPTS", 5, minimum=1)
 IAC_STATE_SAVE_BACKOFF = env_int("IAC_STATE_SAVE_BACKOFF", 2, minimum=0)
 IAC_MIN_FREE_DISK_MB = env_int("IAC_MIN_FREE_DISK_MB", 100, minimum=0)

@@ -1,13 +1,16 @@
 """Streaming terraform output into TaskLog rows: batched, ordered, redacted."""
 
+import logging
 import re
 import time
 
+from iacplatform.db import reconnect_after_failure
 from django.db.models import Max
 
 from executions.models import TaskLog
 from workspaces.secrets import REDACTED, ordered, redact
 
+logger = logging.getLogger("executions.logs")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -27,6 +30,8 @@ class LogWriter:
         self.stage = task.stage
         self.pending: list[str] = []
         self.last_flush = time.monotonic()
+        self.failures = 0
+        self.owner_lost = lambda: False
         self.seq = TaskLog.objects.filter(task=task).aggregate(m=Max("seq"))["m"] or 0
 
     def redact(self, text: str) -> str:
@@ -55,14 +60,28 @@ class LogWriter:
         if not self.pending:
             return
         lines, self.pending = self.pending, []
-        self.seq += 1
-        TaskLog.objects.create(task=self.task, seq=self.seq, stage=self.stage, text="\n".join(lines))
+        self._store(self.stage, "\n".join(lines), lines)
 
     def complete(self, summary: str) -> None:
         """The final marker: the log is complete."""
         self.flush()
+        self._store("complete", self.redact(summary), None)
+
+    def _store(self, stage: str, text: str, lines: list[str] | None) -> None:
+        """One chunk; a database fault keeps the lines for the next flush instead of escaping
+        into the code that watches terraform (which must go on, and stop it gracefully)."""
+        if self.owner_lost():
+            return  # another worker (or recovery) owns the run now: its log is not ours to write
+        try:
+            TaskLog.objects.create(task=self.task, seq=self.seq + 1, stage=stage, text=text)
+        except Exception as exc:  # noqa: BLE001 — e.g. the database is down; retried on a fresh connection
+            self.failures += 1
+            if lines is not None:
+                self.pending[:0] = lines
+            logger.warning("log chunk of task %s not stored (%s); kept for the next flush", self.task.pk, exc)
+            reconnect_after_failure()
+            return
         self.seq += 1
-        TaskLog.objects.create(task=self.task, seq=self.seq, stage="complete", text=self.redact(summary))
 
 
 def log_text(task) -> str:

@@ -17,12 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
+from iacplatform.db import reconnect_after_failure
 from django.utils import timezone
 
 from executions import errors
 from executions.executor import checks, runner
 from executions.executor.config import ConfigError, WorkDir, prepare_workdir, remove_workdir, write_file
 from executions.executor.logs import LogWriter
+from executions.executor.ownership import Checkpointer, Heartbeat, owned
 from executions.executor.plan_summary import summarize_plan
 from executions.executor.state_save import StateSaveFailed, save_state, write_backup
 from executions.models import WorkspaceTask
@@ -35,6 +37,7 @@ from workspaces.models import sha256_hex
 from workspaces.secrets import mask_outputs
 from workspaces.services import variables_checksum, workspace_lock
 from workspaces.state.document import parse_state
+from workspaces.state.selectors import latest_state
 
 logger = logging.getLogger("executions.executor.pipeline")
 Status = WorkspaceTask.Status
@@ -42,9 +45,14 @@ Stage = WorkspaceTask.Stage
 PLAN_SAVE_ATTEMPTS = 3
 RETRY_JITTER = 0.25  # each wait is base × 2^(n-1) × (1 + up to 25 %): jittered, yet always growing
 RETRY_MAX_WAIT = 300
-# Leave the worker this much of django-q's own timeout, so that our graceful timeout fires
-# before django-q kills the worker (and orphans terraform).
-RUN_BUDGET_MARGIN = 60
+
+
+def run_budget_margin() -> float:
+    """What the run must keep of django-q's own timeout: a graceful stop of terraform (two
+    grace periods), every state-save attempt with its back-off, and time to record the end."""
+    attempts = int(settings.IAC_STATE_SAVE_ATTEMPTS)
+    backoff = float(settings.IAC_STATE_SAVE_BACKOFF) * sum(range(1, attempts))
+    return 2 * float(settings.IAC_CANCEL_GRACE_SECONDS) + backoff + 30
 
 
 class StepFailed(Exception):
@@ -94,29 +102,40 @@ class TaskRun:
         self.task = task
         self.workdir: WorkDir | None = None
         self.log = LogWriter(task)
-        self.last_heartbeat = 0.0
+        self.heartbeat = Heartbeat(task)
+        self.log.owner_lost = lambda: self.heartbeat.lost
+        self.checkpointer: Checkpointer | None = None  # while an apply runs
         self.started = time.monotonic()
         self.pgids: list[int] = []  # every terraform process group this run started
 
     # -- helpers --------------------------------------------------------------------------
     def stage(self, stage: str) -> None:
-        self.task.set_stage(stage)
+        self.task.stage = stage
         self.log.set_stage(stage)
+        try:
+            owned(self.task).update(stage=stage, heartbeat_at=timezone.now())
+        except Exception as exc:  # noqa: BLE001 — a database fault must not stop the run mid-terraform
+            logger.warning("task %s: stage %s not recorded: %s", self.task.pk, stage, exc)
+            reconnect_after_failure()
 
     def should_cancel(self) -> bool:
-        now = time.monotonic()
-        fields = {"heartbeat_at": timezone.now()} if now - self.last_heartbeat >= settings.IAC_HEARTBEAT_SECONDS else {}
-        if fields:
-            self.last_heartbeat = now
-            WorkspaceTask.objects.filter(pk=self.task.pk).update(**fields)
-        return WorkspaceTask.objects.filter(pk=self.task.pk, cancel_requested=True).exists()
+        """Cancel requested, or this worker lost the run (then terraform must stop, gracefully)."""
+        if self.heartbeat.lost:
+            return True
+        if self.checkpointer is not None:
+            self.checkpointer.maybe_checkpoint()
+        try:
+            return WorkspaceTask.objects.filter(pk=self.task.pk, cancel_requested=True).exists()
+        except Exception:  # noqa: BLE001 — the database is away: keep running, ask again next time
+            reconnect_after_failure()
+            return False
 
     def remaining_budget(self) -> float | None:
         """Seconds left before django-q's own timeout would kill this worker (None: no limit)."""
         limit = (getattr(settings, "Q_CLUSTER", None) or {}).get("timeout")
         if not limit:
             return None
-        return limit - RUN_BUDGET_MARGIN - (time.monotonic() - self.started)
+        return limit - run_budget_margin() - (time.monotonic() - self.started)
 
     def timeout_for(self, stage: str) -> int:
         timeout = stage_timeout(self.task.workspace, stage)
@@ -132,6 +151,11 @@ class TaskRun:
 
     def _started(self, pgid: int) -> None:
         self.pgids.append(pgid)
+        self.task.pgid, self.task.work_dir = pgid, str(self.workdir.path)
+        try:
+            owned(self.task).update(pgid=pgid, work_dir=str(self.workdir.path))
+        except Exception as exc:  # noqa: BLE001 — recovery then relies on the checkpoints
+            logger.warning("task %s: process group not recorded: %s", self.task.pk, exc)
         checks.record_run_process(workspace_id=self.task.workspace_id, task_id=self.task.pk, pgid=pgid,
                                   workdir=self.workdir.path)
 
@@ -208,8 +232,16 @@ class TaskRun:
         self.attempts(once, what="init", retry=True)
 
     def finish(self, status: str, *, error: str = "", category: str = "", hint: str = "", exit_code=None) -> None:
+        if self.heartbeat.lost:
+            logger.error("task %s ended (%s: %s) after this worker lost it: nothing recorded", self.task.pk,
+                         status, error)
+            return
         # The plan artifacts (megabytes for big plans) are not read back nor re-saved here.
-        task = WorkspaceTask.objects.defer("plan_file", "plan_json").get(pk=self.task.pk)
+        task = owned(self.task).defer("plan_file", "plan_json").first()
+        if task is None:  # reaped meanwhile: the reaper and recovery own it now
+            logger.error("task %s is no longer owned by this worker: its end (%s) is not recorded", self.task.pk,
+                         status)
+            return
         if exit_code is not None:
             task.exit_code = exit_code
         if category and not hint:
@@ -226,16 +258,19 @@ class TaskRun:
     # -- plan -------------------------------------------------------------------------------
     def plan(self) -> None:
         task = self.task
-        self.prepare(task.code_version)
         workspace = task.workspace
+        # What the plan is made from, read *before* the work dir is written: an edit in between
+        # then makes the plan stale instead of slipping past the check.
+        state = latest_state(workspace)
         context = {
             "code_version": task.code_version.number if task.code_version_id else None,
             "variables_checksum": variables_checksum(workspace),
-            "state_serial": self.workdir.state_serial,
+            "state_serial": state.serial if state else None,
             "resource_versions": resource_version_map(workspace),
         }
-        WorkspaceTask.objects.filter(pk=task.pk).update(context={**task.context, **context})
+        owned(task).update(context={**task.context, **context})
         task.context = {**task.context, **context}
+        self.prepare(task.code_version)
         self.init()
         self.stage(Stage.PLANNING)
         args = ["plan", "-input=false", "-no-color", "-out=plan.tfplan", "-detailed-exitcode",
@@ -245,6 +280,8 @@ class TaskRun:
         has_changes = result.exit_code == 2
         self.stage(Stage.SAVING_PLAN)
         self.save_plan_artifacts(has_changes)
+        if self.should_cancel():  # a cancel pressed while the plan was saved wins over (auto-)apply
+            raise StepFailed("Cancelled while the plan was being saved.", category="cancelled", cancelled=True)
         if not has_changes:
             self.finish(Status.PLANNED_NO_CHANGES, exit_code=result.exit_code)
         elif task.is_speculative:
@@ -274,7 +311,9 @@ class TaskRun:
         }
         for attempt in range(1, PLAN_SAVE_ATTEMPTS + 1):
             try:
-                WorkspaceTask.objects.filter(pk=self.task.pk).update(**fields)
+                if attempt > 1:
+                    reconnect_after_failure()
+                owned(self.task).update(**fields)
                 break
             except Exception as exc:  # noqa: BLE001 — a database fault; retried, never fatal by itself
                 self.log.info(f"[platform] saving plan data, attempt {attempt}/{PLAN_SAVE_ATTEMPTS} failed: {exc}")
@@ -300,12 +339,15 @@ class TaskRun:
         write_file(self.workdir.plan_file, decrypt_bytes(plan.plan_file))
         self.init(lock_file=plan.lock_file)
         self.stage(Stage.APPLYING)
+        self.checkpointer = Checkpointer(task, self.workdir.state_file)
         failure: StepFailed | None = None
         try:
             self.attempts(lambda: self.terraform(["apply", "-input=false", "-no-color", "plan.tfplan"], what="apply"),
                           what="apply", retry=False)
         except StepFailed as exc:
             failure = exc
+        finally:
+            self.checkpointer = None
         # Whatever terraform wrote is real state — after a failure or a cancel too.
         self.stage(Stage.SAVING_STATE)
         try:
@@ -335,6 +377,10 @@ class TaskRun:
                                  category="internal")
             return None
         content = path.read_text()
+        if self.heartbeat.lost:
+            backup = write_backup(self.task.workspace, self.task, content, reason="run lost by its worker")
+            raise StepFailed(f"This worker lost run #{self.task.pk} during the apply; the state terraform wrote is "
+                             f"kept in {backup}, not stored (recovery decides).", category="worker_lost")
         if self.workdir.state_checksum and sha256_hex(content) == self.workdir.state_checksum:
             self.log.info("[platform] state unchanged")
             return None
@@ -387,6 +433,7 @@ class TaskRun:
     # -- entry --------------------------------------------------------------------------------
     def execute(self) -> None:
         failed = True
+        self.heartbeat.start()
         try:
             checks.run_prechecks(self.task, log=self.log)
             if self.task.task_type == WorkspaceTask.TaskType.APPLY:
@@ -410,6 +457,7 @@ class TaskRun:
             self.finish(Status.FAILED, error=f"Internal error of the platform: {type(exc).__name__}: {exc}",
                         category="internal")
         finally:
+            self.heartbeat.stop()
             self.forget_processes()
             remove_workdir(self.workdir.path if self.workdir else None, failed=failed)
 

@@ -4,8 +4,15 @@ Cancel and timeout end terraform the way an operator would: SIGINT to the whole 
 group (terraform stops gracefully and writes partial state; provisioners' children get
 it too), a second SIGINT after the grace period, then SIGKILL. Nothing of the group is
 left running when ``run`` returns.
+
+Terraform must not die with its worker: its output goes to a file in the work dir (tailed
+here), not to a pipe whose reader could die and SIGPIPE it mid-resource, and it gets SIGINT
+as its parent-death signal, so a killed worker leaves a terraform that stops between
+resources and writes its state (which recovery then saves). The parent-death signal fires
+when the *thread* that started terraform ends: ``run`` is called from the run's own thread.
 """
 
+import ctypes
 import os
 import queue
 import signal
@@ -20,6 +27,14 @@ from django.conf import settings
 from executions.executor.terraform import terraform_path
 
 TAIL_LINES = 200  # enough for terraform's final diagnostics, which ``executions.errors`` reads
+OUTPUT_FILE = ".terraform-output.log"
+PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGINT when the thread that started us ends (a dead worker)."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
 
 
 @dataclass
@@ -31,10 +46,25 @@ class RunResult:
     pgid: int | None = None
 
 
-def _reader(stream, lines: "queue.Queue[str | None]") -> None:
+def _reader(path, process, lines: "queue.Queue[str | None]") -> None:
+    """Tail terraform's output file until terraform has exited and every line is read."""
     try:
-        for line in iter(stream.readline, ""):
-            lines.put(line)
+        with open(path, encoding="utf-8", errors="replace") as stream:
+            partial = ""
+            while True:
+                chunk = stream.readline()
+                if chunk:
+                    partial += chunk
+                    if partial.endswith("\n"):
+                        lines.put(partial)
+                        partial = ""
+                    continue
+                if process.poll() is not None:
+                    rest = partial + stream.read()
+                    for line in rest.splitlines(keepends=True):
+                        lines.put(line)
+                    return
+                time.sleep(0.02)
     finally:
         lines.put(None)
 
@@ -44,6 +74,16 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _stop_gracefully(process, pgid: int, grace: float) -> None:
+    for sig in (signal.SIGINT, signal.SIGINT, signal.SIGKILL):
+        _signal_group(pgid, sig)
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def run(
@@ -65,14 +105,16 @@ def run(
     """
     command = [terraform_path(), *args]
     log.info(f"$ terraform {' '.join(args)}")
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1, start_new_session=True,
-    )
+    output_path = os.path.join(cwd, OUTPUT_FILE)
+    with open(output_path, "wb") as output:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
+        )
     pgid = process.pid
     on_start(pgid)
     lines: "queue.Queue[str | None]" = queue.Queue()
-    reader = threading.Thread(target=_reader, args=(process.stdout, lines), daemon=True)
+    reader = threading.Thread(target=_reader, args=(output_path, process, lines), daemon=True)
     reader.start()
     tail: list[str] = []
     started = time.monotonic()
@@ -101,38 +143,43 @@ def run(
             tail.append(log.redact(line))
             del tail[:-TAIL_LINES]
 
-    while True:
-        drain(wait=poll_seconds)
-        log.maybe_flush()
-        now = time.monotonic()
-        if process.poll() is not None:
-            exited_at = exited_at or now
-            # A provisioner's child may hold the pipe open after terraform is gone.
-            if stream_done or not reader.is_alive() or now - exited_at > 2:
-                break
-        if not (cancelled or timed_out):
-            if now - started > timeout:
-                timed_out = True
-                log.add(f"[platform] timeout after {int(timeout)} s: stopping terraform")
-            elif now - last_check >= check_every:
-                last_check = now
-                if should_cancel():
-                    cancelled = True
-                    log.add("[platform] cancel requested: stopping terraform (SIGINT)")
-            if cancelled or timed_out:
-                _signal_group(pgid, signal.SIGINT)
-                interrupts, interrupt_at = 1, now
-        elif interrupt_at is not None and now - interrupt_at >= grace and process.poll() is None:
-            if interrupts == 1:
-                log.add("[platform] still running: second SIGINT")
-                _signal_group(pgid, signal.SIGINT)
-                interrupts, interrupt_at = 2, now
-            else:
-                log.add("[platform] still running: SIGKILL")
-                _signal_group(pgid, signal.SIGKILL)
-                interrupt_at = None
-        if stream_done and process.poll() is None:
-            time.sleep(poll_seconds / 5)  # output closed, process still exiting
+    try:
+        while True:
+            drain(wait=poll_seconds)
+            log.maybe_flush()
+            now = time.monotonic()
+            if process.poll() is not None:
+                exited_at = exited_at or now
+                if stream_done or not reader.is_alive() or now - exited_at > 2:
+                    break
+            if not (cancelled or timed_out):
+                if now - started > timeout:
+                    timed_out = True
+                    log.add(f"[platform] timeout after {int(timeout)} s: stopping terraform")
+                elif now - last_check >= check_every:
+                    last_check = now
+                    if should_cancel():
+                        cancelled = True
+                        log.add("[platform] cancel requested: stopping terraform (SIGINT)")
+                if cancelled or timed_out:
+                    _signal_group(pgid, signal.SIGINT)
+                    interrupts, interrupt_at = 1, now
+            elif interrupt_at is not None and now - interrupt_at >= grace and process.poll() is None:
+                if interrupts == 1:
+                    log.add("[platform] still running: second SIGINT")
+                    _signal_group(pgid, signal.SIGINT)
+                    interrupts, interrupt_at = 2, now
+                else:
+                    log.add("[platform] still running: SIGKILL")
+                    _signal_group(pgid, signal.SIGKILL)
+                    interrupt_at = None
+            if stream_done and process.poll() is None:
+                time.sleep(poll_seconds / 5)  # output closed, process still exiting
+    except BaseException:
+        # Our own code failed (e.g. the database went away mid-log): terraform must not go on
+        # unwatched in a work dir that is about to be cleaned up. Stop it as a cancel would.
+        _stop_gracefully(process, pgid, grace)
+        raise
     # Whatever the group left behind (a provisioner's child that ignored SIGINT) goes now.
     _signal_group(pgid, signal.SIGKILL)
     reader.join(timeout=5)
@@ -175,5 +222,5 @@ def capture(args: list[str], *, cwd, env: dict, timeout: float) -> subprocess.Co
     """Run terraform for its stdout (e.g. ``show -json``), not logged."""
     return subprocess.run(
         [terraform_path(), *args], cwd=cwd, env=env, capture_output=True, timeout=timeout,
-        stdin=subprocess.DEVNULL, start_new_session=True,
+        stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
     )

@@ -53,7 +53,7 @@ def plan_second_change(workspace, tmp_path, save_code, run_now):
 
 
 def backups(settings, workspace, task):
-    return list(settings.IAC_STATE_BACKUP_DIR.glob(f"ws_{workspace.name}_task_{task.pk}_*.tfstate"))
+    return list(settings.IAC_STATE_BACKUP_DIR.glob(f"ws{workspace.pk}_task{task.pk}_*.tfstate"))
 
 
 def test_first_state_and_outputs_pass_validation(workspace, applied_once):

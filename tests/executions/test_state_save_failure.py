@@ -39,7 +39,7 @@ def test_state_save_failure_backs_up_locks_and_restores(workspace, tmp_path, sav
     assert len(attempts) == 5
     assert apply.status == Status.FAILED and apply.error_category == "state_save"
     assert (tmp_path / "a.txt").exists()  # the apply itself happened
-    backups = list(settings.IAC_STATE_BACKUP_DIR.glob(f"ws_{workspace.name}_task_{apply.pk}_*.tfstate"))
+    backups = list(settings.IAC_STATE_BACKUP_DIR.glob(f"ws{workspace.pk}_task{apply.pk}_*.tfstate"))
     assert len(backups) == 1
     backup = backups[0]
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
