@@ -173,6 +173,8 @@ def task_confirm(*, task, user=None, comment: str = "") -> WorkspaceTask:
     plan = WorkspaceTask.objects.select_for_update().get(pk=task.pk)
     if plan.task_type != TaskType.PLAN_AND_APPLY:
         raise Conflict("A plan-only run can never be applied; start a plan & apply run instead.")
+    if plan.cancel_requested:
+        raise Conflict(f"A cancel of run #{plan.pk} was requested: it is not applied.")
     if plan.status != Status.PLANNED:
         raise Conflict(f"Run #{plan.pk} is {plan.get_status_display().lower()}, not waiting for confirmation.")
     workspace = Workspace.objects.select_for_update().get(pk=plan.workspace_id)

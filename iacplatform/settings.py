@@ -133,7 +133,7 @@ IAC_CANCEL_GRACE_SECONDS = env_int("IAC_CANCEL_GRACE_SECONDS", 10, minimum=1)
 IAC_HEARTBEAT_SECONDS = env_int("IAC_HEARTBEAT_SECONDS", 5, minimum=1)
 # A heartbeat thread beats every IAC_HEARTBEAT_SECONDS for the whole run: a run whose
 # heartbeat is older than IAC_REAPER_STALE_SECONDS has lost its worker.
-IAC_REAPER_STALE_SECONDS = env_int("IAC_REAPER_STALE_SECONDS", 30, minimum=5)
+IAC_REAPER_STALE_SECONDS = env_int("IAC_REAPER_STALE_SECONDS", 20, minimum=5)
 # While an apply runs, its work dir state is checkpointed (when it changed) this often.
 IAC_CHECKPOINT_SECONDS = env_int("IAC_CHECKPOINT_SECONDS", 3, minimum=1)
 IAC_STATE_SAVE_ATTEMPTS = env_int("IAC_STATE_SAVE_ATTEMPTS", 5, minimum=1)
