@@ -2,7 +2,6 @@
 
 import logging
 import os
-import socket
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,7 +18,7 @@ Status = WorkspaceTask.Status
 
 
 def run_task(task_id: int) -> str:
-    task = claim_task(task_id, host=socket.gethostname(), pid=os.getpid())
+    task = claim_task(task_id, host=settings.IAC_WORKER_HOST, pid=os.getpid())
     if task is None:
         return "not claimed"
     logger.info("running task %s (%s) on %s", task.pk, task.task_type, task.workspace.name)
@@ -41,7 +40,7 @@ def reap_dead_workers(*, local_only: bool = False) -> list[int]:
     """
     cutoff = timezone.now() - timedelta(seconds=settings.IAC_REAPER_STALE_SECONDS)
     reaped = []
-    host = socket.gethostname()
+    host = settings.IAC_WORKER_HOST
     running = WorkspaceTask.objects.select_related("workspace").filter(status=Status.RUNNING)
     # On this host a dead worker is known at once (its pid is gone); elsewhere by its heartbeat.
     dead_here = [t for t in running.filter(worker_host=host) if t.worker_pid and not _alive(t.worker_pid)]

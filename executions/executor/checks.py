@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +54,7 @@ def record_run_process(*, workspace_id: int, task_id: int, pgid: int, workdir) -
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"task": task_id, "pgid": pgid, "workdir": str(workdir),
-                               "host": socket.gethostname(), "worker_pid": os.getpid()}))
+                               "host": settings.IAC_WORKER_HOST, "worker_pid": os.getpid()}))
     tmp.replace(path)
 
 
