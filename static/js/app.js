@@ -10,3 +10,14 @@ document.addEventListener("htmx:responseError", function (event) {
     document.close();
   }
 });
+
+// Flash messages belong to the answer that made them (see HtmxMessagesMiddleware). An htmx
+// navigation (hx-push-url) leaves the page they were about, and the history snapshot htmx
+// keeps for Back must not bring them back: empty the box before both. New messages of the
+// answer arrive out of band after this, in the swap.
+function clearFlashMessages() {
+  const box = document.getElementById("messages");
+  if (box) box.replaceChildren();
+}
+document.addEventListener("htmx:beforeHistorySave", clearFlashMessages);
+document.addEventListener("htmx:pushedIntoHistory", clearFlashMessages);
