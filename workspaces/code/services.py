@@ -41,8 +41,35 @@ def code_version_save(*, workspace: Workspace, code: str, code_format: str = Wor
         workspace=workspace, number=number, code=code, code_format=code_format,
         provider_config=provider_config, checksum=checksum, message=message, author=author,
     )
-    Workspace.objects.filter(pk=workspace.pk).update(current_code_version=version, updated_at=timezone.now())
+    # The workspace's provider settings are what a run writes; the current version records
+    # them. A version made with other settings (a rollback, an import) changes the settings.
+    changes = {"current_code_version": version, "updated_at": timezone.now()}
+    if provider_config != (workspace.provider_config or {}):
+        changes["provider_config"] = provider_config
+    Workspace.objects.filter(pk=workspace.pk).update(**changes)
     return version, True
+
+
+def provider_config_recorded(*, workspace: Workspace, author=None) -> WorkspaceCodeVersion | None:
+    """Record the workspace's (changed) provider settings as a new code version of the same code.
+
+    Called when the settings change: the history shows when the provider changed, and a plan
+    waiting for confirmation made with the old settings becomes stale. No code yet: nothing to
+    record (the first saved code takes the settings). Returns the new version, if any.
+    """
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    current = workspace.current_code_version
+    if current is None:
+        return None
+    version, created = code_version_save(
+        workspace=workspace, code=current.code, code_format=current.code_format,
+        provider_config=workspace.provider_config or {}, message="Provider configuration changed in Settings",
+        author=author,
+    )
+    if created:
+        code_log.info("provider settings recorded workspace=%s number=%s user=%s",
+                      workspace.name, version.number, getattr(author, "username", None))
+    return version if created else None
 
 
 def code_save(*, workspace: Workspace, code: str, code_format: str = AUTO, message: str = "",
