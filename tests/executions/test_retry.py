@@ -118,7 +118,7 @@ def test_real_apply_failure_is_attempted_once(workspace, save_code, run_now, tmp
                    "provisioner": {"local-exec": {"command": "echo failing on purpose; exit 3"}}},
     }}}))
     plan = run_now(task_queue_run(workspace=workspace, kind="plan_and_apply"))
-    apply = assert_failed(run_now(task_confirm(task=plan)), "unknown", "read the error")
+    apply = assert_failed(run_now(task_confirm(task=plan)), "provisioner", "exited with code 3")
     assert started(apply, "apply") == 1 and retry_waits(apply) == []
     assert "local-exec provisioner error" in apply.error_message
     # the partial state (the resource that was created) is saved
