@@ -285,6 +285,18 @@ def _provisioner_hint(text: str, address: str = "") -> str:
     return f"{whose} failed: read its output at the end of the log, fix the cause, then run again."
 
 
+_LOCKED_VERSION = re.compile(r"locked provider .* does not match configured version constraint|"
+                             r"must use terraform init -upgrade", re.IGNORECASE)
+
+
+def _locked_version_hint(text: str) -> str:
+    flat = " ".join(text.split())
+    provider = _first(r"locked provider " + _PROVIDER, flat)
+    what = f"provider {provider}" if provider else "a provider"
+    return (f"The stored lock file pins {what} at a version the code no longer allows: start a run with "
+            f"\"upgrade providers\" (API: upgrade_providers) to take a version the code allows.")
+
+
 def _configuration_hint(diag: Diagnostic | None, text: str) -> str:
     ref = _SOURCE_REF.search(text)
     summary = diag.summary if diag is not None else ""
@@ -324,6 +336,11 @@ def classify(output: str, exit_code: int | None = None, *, timed_out: bool = Fal
         if _PROVISIONER.search(diag.summary if diag is not None else text):
             return failure("provisioner", _provisioner_hint(text, diag.address if diag else ""),
                            diag.summary if diag else summary)
+    # The stored lock file pins a provider version the code no longer allows: not a network
+    # problem (terraform says so under "Failed to query available provider packages").
+    for diag, text in texts:
+        if _LOCKED_VERSION.search(" ".join(text.split())):
+            return failure("configuration", _locked_version_hint(text), diag.summary if diag else summary)
     rules = [
         ("provider_checksum", _CHECKSUM, _checksum_hint),
         ("state_lock", _STATE_LOCK, _state_lock_hint),

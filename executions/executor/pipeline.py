@@ -27,7 +27,7 @@ from executions.executor.plan_summary import summarize_plan
 from executions.executor.state_save import StateSaveFailed, save_state, write_backup
 from executions.models import WorkspaceTask
 from executions.notifications import notify_emergency
-from executions.services import task_confirm
+from executions.services import stored_lock_file, task_confirm
 from iacplatform.errors import DomainError
 from resources.aggregation import resource_version_map
 from workspaces.crypto import decrypt_bytes, encrypt_bytes
@@ -196,14 +196,15 @@ class TaskRun:
         self.log.info(f"[platform] run #{self.task.pk} ({self.task.get_task_type_display()}) on "
                       f"{self.task.workspace.name}, work dir prepared")
 
-    def init(self, lock_file: str = "") -> None:
+    def init(self, lock_file: str = "", *, upgrade: bool = False) -> None:
         self.stage(Stage.INIT)
-        if lock_file:
+        if lock_file and not upgrade:
             write_file(self.workdir.lock_file, lock_file, mode=0o644)
+        args = ["init", "-input=false", "-no-color"] + (["-upgrade"] if upgrade else [])
 
         def once():
             with plugin_cache_lock():
-                return self.terraform(["init", "-input=false", "-no-color"], what="init")
+                return self.terraform(args, what="init")
 
         self.attempts(once, what="init", retry=True)
 
@@ -236,7 +237,7 @@ class TaskRun:
         }
         WorkspaceTask.objects.filter(pk=task.pk).update(context={**task.context, **context})
         task.context = {**task.context, **context}
-        self.init()
+        self.init(**self.plan_lock_file())
         self.stage(Stage.PLANNING)
         args = ["plan", "-input=false", "-no-color", "-out=plan.tfplan", "-detailed-exitcode",
                 "-var-file=variables.tfvars"]
@@ -253,6 +254,20 @@ class TaskRun:
             self.finish(Status.PLANNED, exit_code=result.exit_code)
             if workspace.auto_apply:
                 self.auto_apply()
+
+    def plan_lock_file(self) -> dict:
+        """init's arguments for a plan: the workspace's stored lock file (provider versions stay
+        as they were), or, for an "upgrade providers" run, none and ``init -upgrade``."""
+        if self.task.upgrade_providers:
+            self.log.info("[platform] upgrading providers: terraform init -upgrade takes the newest versions the "
+                          "code allows; the new lock file is stored with this plan")
+            return {"upgrade": True}
+        stored = stored_lock_file(self.task.workspace, before=self.task.pk)
+        if stored is None:
+            return {}
+        self.log.info(f"[platform] provider versions: the lock file stored by run #{stored.pk} is kept "
+                      "(start a run with \"upgrade providers\" to take newer versions)")
+        return {"lock_file": stored.lock_file}
 
     def save_plan_artifacts(self, has_changes: bool) -> None:
         """Plan file, lock file, plan JSON and summary; 3 attempts, never fails the run."""
