@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from iacplatform.errors import Conflict, DomainError
+from workspaces.code.services import provider_config_recorded
 from workspaces.models import ENV_VAR_NAME, TERRAFORM_IDENTIFIER, Variable, Workspace, sha256_hex
 from workspaces.runs import runs
 
@@ -112,8 +113,6 @@ def workspace_update(*, workspace: Workspace, user=None, **changes) -> Workspace
     workspace.updated_at = timezone.now()
     workspace.save(update_fields=[*changes, "updated_at"])
     if provider_changed:
-        from workspaces.code.services import provider_config_recorded
-
         provider_config_recorded(workspace=workspace, author=user)
         workspace.refresh_from_db()
     return workspace

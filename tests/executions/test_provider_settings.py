@@ -69,3 +69,18 @@ def test_a_plan_made_before_a_provider_change_is_stale(auth_client, workspace, s
     assert plan.status == WorkspaceTask.Status.PLAN_FINISHED, plan.error_message
     _settings(auth_client, EU_CENTRAL)
     assert "the code changed since the plan" in (plan_staleness(plan) or "")
+
+
+def test_a_change_in_the_admin_is_recorded_too(admin_client_logged, workspace, save_code):
+    save_code(workspace, tf_json({"a": {"input": "x"}}))
+    url = reverse("admin:workspaces_workspace_change", args=[workspace.pk])
+    form = admin_client_logged.get(url).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None}
+    data.update({"name": workspace.name, "provider_config": json.dumps(EU_CENTRAL), "timeouts": "{}",
+                 "current_code_version": workspace.current_code_version_id})
+    data = {k: v for k, v in data.items() if not isinstance(v, bool) or v}
+    response = admin_client_logged.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    workspace = Workspace.objects.get(pk=workspace.pk)
+    assert workspace.provider_config == EU_CENTRAL == workspace.current_code_version.provider_config
+    assert _written_provider(workspace)["provider"]["aws"]["region"] == "eu-central-1"

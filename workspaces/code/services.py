@@ -50,6 +50,7 @@ def code_version_save(*, workspace: Workspace, code: str, code_format: str = Wor
     return version, True
 
 
+@transaction.atomic
 def provider_config_recorded(*, workspace: Workspace, author=None) -> WorkspaceCodeVersion | None:
     """Record the workspace's (changed) provider settings as a new code version of the same code.
 
