@@ -46,7 +46,8 @@ def test_a_region_changed_in_settings_is_what_the_next_run_writes(auth_client, w
     assert written["provider"]["aws"]["region"] == "eu-central-1"
 
 
-def test_each_provider_change_is_a_code_version_and_a_rollback_restores_it(auth_client, workspace, save_code):
+def test_each_provider_change_is_a_code_version_and_a_rollback_keeps_the_settings(auth_client, workspace,
+                                                                                  save_code):
     _settings(auth_client, EU_WEST)
     first = save_code(workspace, tf_json({"a": {"input": "x"}}))
     _settings(auth_client, EU_CENTRAL)
@@ -57,10 +58,13 @@ def test_each_provider_change_is_a_code_version_and_a_rollback_restores_it(auth_
     assert second.message == "Provider configuration changed in Settings"
     _settings(auth_client, EU_CENTRAL)  # unchanged settings: no new version
     assert Workspace.objects.get(pk=workspace.pk).current_code_version_id == second.pk
-    code_version_rollback(workspace=workspace, number=first.number)
+    save_code(workspace, tf_json({"a": {"input": "y"}}))
+    rolled, created = code_version_rollback(workspace=workspace, number=first.number)
+    assert created and rolled.code == first.code
     workspace = Workspace.objects.get(pk=workspace.pk)
-    assert workspace.provider_config == EU_WEST  # the settings follow the version made current
-    assert _written_provider(workspace)["provider"]["aws"]["region"] == "eu-west-1"
+    # the code of version 1, the provider settings of now: a code rollback does not undo Settings
+    assert rolled.provider_config == EU_CENTRAL == workspace.provider_config
+    assert _written_provider(workspace)["provider"]["aws"]["region"] == "eu-central-1"
 
 
 def test_a_plan_made_before_a_provider_change_is_stale(auth_client, workspace, save_code, run_now):

@@ -42,7 +42,7 @@ def code_version_save(*, workspace: Workspace, code: str, code_format: str = Wor
         provider_config=provider_config, checksum=checksum, message=message, author=author,
     )
     # The workspace's provider settings are what a run writes; the current version records
-    # them. A version made with other settings (a rollback, an import) changes the settings.
+    # them. A version made with other settings (an HCL import of provider blocks) changes them.
     changes = {"current_code_version": version, "updated_at": timezone.now()}
     if provider_config != (workspace.provider_config or {}):
         changes["provider_config"] = provider_config
@@ -95,14 +95,16 @@ def code_save(*, workspace: Workspace, code: str, code_format: str = AUTO, messa
 
 
 def code_version_rollback(*, workspace: Workspace, number: int, author=None) -> tuple[WorkspaceCodeVersion, bool]:
-    """Make an old version current again as a new version (history is never rewritten).
+    """Make an old version's code current again as a new version (history is never rewritten).
 
-    Returns (version, created); rolling back to what is already current creates nothing.
+    The provider settings stay as they are now: they belong to Settings, and the next run writes
+    them (the new version records them). Returns (version, created); rolling back to what is
+    already current creates nothing.
     """
     target = code_version_get(workspace=workspace, number=number)
     version, created = code_version_save(
         workspace=workspace, code=target.code, code_format=target.code_format,
-        provider_config=target.provider_config, message=f"Rollback to version {number}", author=author,
+        message=f"Rollback to version {number}", author=author,
     )
     if created:
         code_log.info("code rollback workspace=%s to=%s new=%s user=%s",
