@@ -92,8 +92,9 @@ def test_sigterm_to_make_stops_server_and_worker(make_run):
     assert "has stopped" in log.read_text()  # the worker's graceful stop
 
 
-def test_sigterm_to_the_process_group_stops_them_too(make_run):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_a_signal_to_the_process_group_stops_them_too(make_run, sig):
     process, token, log = make_run
-    os.killpg(process.pid, signal.SIGTERM)
+    os.killpg(process.pid, sig)  # SIGINT to the group is what Ctrl-C in a terminal does
     assert _stopped_within(process, token, 15), log.read_text()[-2000:]
     assert "has stopped" in log.read_text()
