@@ -22,6 +22,8 @@ class RunIn(Schema):
     kind: str = "plan_and_apply"
     targets: list[str] = []
     message: str = ""
+    # terraform init -upgrade: newest provider versions the code allows, new lock file stored
+    upgrade_providers: bool = False
 
 
 class TaskOut(Schema):
@@ -35,6 +37,7 @@ class TaskOut(Schema):
     code_version: int | None
     message: str
     targets: list[str]
+    upgrade_providers: bool
     has_changes: bool | None
     change_summary: dict
     outputs: dict
@@ -121,7 +124,8 @@ def _task(task_id: int) -> WorkspaceTask:
 @router.post("/workspaces/{name}/runs", response={201: TaskOut})
 def create_run(request, name: str, payload: RunIn):
     task = services.task_queue_run(workspace=workspace_get(name), kind=payload.kind, targets=payload.targets,
-                                   message=payload.message, user=request.user)
+                                   message=payload.message, user=request.user,
+                                   upgrade_providers=payload.upgrade_providers)
     return Status(201, _task(task.pk))
 
 

@@ -130,7 +130,8 @@ def _on_commit_dispatch(workspace_id: int) -> None:
 
 
 @transaction.atomic
-def task_queue_run(*, workspace, kind, targets=(), message: str = "", user=None) -> WorkspaceTask:
+def task_queue_run(*, workspace, kind, targets=(), message: str = "", user=None,
+                   upgrade_providers: bool = False) -> WorkspaceTask:
     if kind not in QUEUE_KINDS:
         raise DomainError(f"Unknown run kind {kind!r}: use 'plan' or 'plan_and_apply'.",
                           errors={"kind": ["must be plan or plan_and_apply"]})
@@ -140,12 +141,22 @@ def task_queue_run(*, workspace, kind, targets=(), message: str = "", user=None)
     task = WorkspaceTask.objects.create(
         workspace=workspace, task_type=kind, targets=clean_targets(targets), message=message[:500],
         created_by=user if getattr(user, "is_authenticated", False) else None,
-        code_version=workspace.current_code_version,
+        code_version=workspace.current_code_version, upgrade_providers=bool(upgrade_providers),
     )
     task.transition(Status.QUEUED)
     logger.info("queued %s task %s on %s", kind, task.pk, workspace.name)
     _on_commit_dispatch(workspace.pk)
     return task
+
+
+def stored_lock_file(workspace, *, before: int | None = None) -> WorkspaceTask | None:
+    """The run whose dependency lock file the workspace keeps: its latest plan that recorded one
+    (plans record theirs after init; an "upgrade providers" plan records the upgraded one)."""
+    runs = (WorkspaceTask.objects.filter(workspace_id=workspace.pk).exclude(lock_file="")
+            .exclude(task_type=WorkspaceTask.TaskType.APPLY))
+    if before is not None:
+        runs = runs.filter(pk__lt=before)
+    return runs.order_by("-pk").only("pk", "lock_file").first()
 
 
 def plan_staleness(plan_task: WorkspaceTask) -> str | None:

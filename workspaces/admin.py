@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from iacplatform.errors import DomainError
+from workspaces.code.services import provider_config_recorded
 from workspaces.models import ApiToken, StateVersion, Variable, Workspace, WorkspaceCodeVersion
 from workspaces.secrets import variable_display_value
 from workspaces.services import variable_check, variable_set
@@ -14,6 +15,11 @@ class WorkspaceAdmin(admin.ModelAdmin):
     search_fields = ("name", "description")
     readonly_fields = ("created_at", "updated_at", "locked_at", "locked_by")
     raw_id_fields = ("current_code_version",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "provider_config" in form.changed_data:  # as a change in Settings does
+            provider_config_recorded(workspace=obj, author=request.user)
 
 
 class VariableAdminForm(forms.ModelForm):
