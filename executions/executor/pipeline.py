@@ -25,7 +25,7 @@ from executions.executor.plan_summary import summarize_plan
 from executions.executor.steps import (
     PLAN_SAVE_ATTEMPTS, StepFailed, plugin_cache_lock, retry_wait, run_budget_margin, stage_timeout,
 )
-from executions.executor.state_save import StateSaveFailed, save_state, write_backup
+from executions.executor.state_save import StateSaveFailed, leave_for_recovery, save_state, write_backup
 from executions.models import WorkspaceTask
 from executions.notifications import notify_emergency
 from executions.services import stored_lock_file, task_confirm
@@ -51,7 +51,7 @@ class TaskRun:
         self.workdir: WorkDir | None = None
         self.log = LogWriter(task)
         self.heartbeat = Heartbeat(task)
-        self.log.owner_lost = lambda: self.heartbeat.lost
+        self.log.owner_lost = lambda: not self.heartbeat.confirmed()
         self.checkpointer: Checkpointer | None = None  # while an apply runs
         self.started = time.monotonic()
         self.pgids: list[int] = []  # every terraform process group this run started
@@ -340,8 +340,12 @@ class TaskRun:
                                  category="internal")
             return None
         content = path.read_text()
-        if self.heartbeat.lost:
-            backup = write_backup(self.task.workspace, self.task, content, reason="run lost by its worker")
+        if not self.heartbeat.confirmed():
+            backup = leave_for_recovery(
+                self.task.workspace, self.task, content, title=f"Lost run #{self.task.pk}: its final state",
+                reason=(f"The worker of run #{self.task.pk} ({self.task.worker_host} pid {self.task.worker_pid}) "
+                        f"resumed after the run was taken from it and kept the state terraform wrote; it was "
+                        f"stored as a recovered version if it follows the stored state."))
             raise StepFailed(f"This worker lost run #{self.task.pk} during the apply; the state terraform wrote is "
                              f"kept in {backup}, not stored (recovery decides).", category="worker_lost")
         if self.workdir.state_checksum and sha256_hex(content) == self.workdir.state_checksum:
