@@ -2,13 +2,22 @@ from django import forms
 from django.contrib import admin
 
 from iacplatform.errors import DomainError
-from workspaces.models import ApiToken, StateVersion, Variable, Workspace, WorkspaceCodeVersion
+from workspaces.models import ApiToken, StateVersion, Variable, Workspace, WorkspaceCodeVersion, WorkspaceMember
 from workspaces.secrets import variable_display_value
 from workspaces.services import variable_check, variable_set
 
 
+class WorkspaceMemberInline(admin.TabularInline):
+    """Roles in the workspace, for users and groups (one of the two per row)."""
+
+    model = WorkspaceMember
+    extra = 0
+    autocomplete_fields = ("user", "group")
+
+
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
+    inlines = (WorkspaceMemberInline,)
     list_display = ("name", "auto_apply", "locked", "terraform_version", "updated_at")
     list_filter = ("auto_apply", "locked")
     search_fields = ("name", "description")

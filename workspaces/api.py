@@ -2,7 +2,9 @@ from datetime import datetime
 
 from ninja import Router, Schema
 
-from workspaces.selectors import workspace_get, workspace_list
+from workspaces.access import workspace_for
+from workspaces.models import Role
+from workspaces.selectors import workspace_list
 
 router = Router(tags=["workspaces"])
 
@@ -28,7 +30,7 @@ class WorkspaceOut(Schema):
 
 @router.get("/workspaces", response=list[WorkspaceOut])
 def list_workspaces(request, search: str = ""):
-    return list(workspace_list(search=search).select_related("current_code_version"))
+    return list(workspace_list(user=request.user, search=search).select_related("current_code_version"))
 
 
 class VariableOut(Schema):
@@ -48,4 +50,4 @@ class VariableOut(Schema):
 
 @router.get("/workspaces/{name}/variables", response=list[VariableOut])
 def list_variables(request, name: str):
-    return list(workspace_get(name).variables.all())
+    return list(workspace_for(request.user, name, Role.READER).variables.all())

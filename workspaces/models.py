@@ -214,3 +214,47 @@ class ApiToken(models.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+class Role(models.IntegerChoices):
+    """What a member may do in a workspace; each role includes the ones below it."""
+
+    READER = 10, "Reader"        # runs, logs, plans, code, state metadata; never sensitive values or raw state
+    PLANNER = 20, "Planner"      # + queue plans, edit code and resources
+    APPLIER = 30, "Applier"      # + confirm/discard/cancel runs, lock/unlock
+    ADMIN = 40, "Admin"          # + variables, settings, state upload/rollback/restore/download, delete, members
+
+
+class WorkspaceMember(models.Model):
+    """A role in one workspace, granted to a user or to a Django group (a team)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="workspace_memberships")
+    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="workspace_memberships")
+    role = models.PositiveSmallIntegerField(choices=Role.choices, default=Role.READER)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "-role", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(group__isnull=True)) | (Q(user__isnull=True) & Q(group__isnull=False)),
+                name="%(app_label)s_%(class)s_user_xor_group",
+            ),
+            models.UniqueConstraint(fields=["workspace", "user"], condition=Q(user__isnull=False),
+                                    name="%(app_label)s_%(class)s_unique_user"),
+            models.UniqueConstraint(fields=["workspace", "group"], condition=Q(group__isnull=False),
+                                    name="%(app_label)s_%(class)s_unique_group"),
+            models.CheckConstraint(condition=Q(role__in=[10, 20, 30, 40]), name="%(app_label)s_%(class)s_role_known"),
+        ]
+
+    def __str__(self):
+        who = f"user {self.user}" if self.user_id else f"group {self.group}"
+        return f"{self.workspace}: {who} is {self.get_role_display()}"
+
+    @property
+    def principal(self) -> str:
+        return self.user.get_username() if self.user_id else f"@{self.group.name}"

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from iacplatform.errors import Conflict, DomainError
-from workspaces.models import ENV_VAR_NAME, TERRAFORM_IDENTIFIER, Variable, Workspace, sha256_hex
+from workspaces.models import ENV_VAR_NAME, TERRAFORM_IDENTIFIER, Role, Variable, Workspace, WorkspaceMember, sha256_hex
 from workspaces.runs import runs
 
 
@@ -28,7 +28,15 @@ def workspace_create(*, name: str, description: str = "", auto_apply: bool = Fal
             workspace.save()
     except IntegrityError:  # created by someone else between the check and the insert
         raise Conflict(f"A workspace named {name!r} already exists.") from None
+    if _real_user(user) and not user.is_superuser:
+        # The creator administers what they made (superusers already administer everything).
+        WorkspaceMember.objects.create(workspace=workspace, user=user, role=Role.ADMIN)
     return workspace
+
+
+def _real_user(user) -> bool:
+    """A saved user account (not an anonymous user, nor the host operator of a command)."""
+    return user is not None and getattr(user, "pk", None) is not None and getattr(user, "is_authenticated", False)
 
 
 def workspace_lock(*, workspace: Workspace, reason: str, user=None) -> Workspace:
@@ -195,3 +203,56 @@ def variables_checksum(workspace: Workspace) -> str:
         for v in Variable.objects.filter(workspace=workspace).order_by("category", "key")
     ]
     return sha256_hex(json.dumps(parts, sort_keys=True))
+
+
+# --- members ----------------------------------------------------------------------------
+@transaction.atomic
+def member_set(*, workspace: Workspace, role: int, member_user=None, group=None, user=None) -> WorkspaceMember:
+    """Grant ``role`` in ``workspace`` to a user or a group (replacing the role they had)."""
+    if (member_user is None) == (group is None):
+        raise DomainError("Name either a user or a group.", errors={"__all__": ["Name either a user or a group."]})
+    try:
+        role = Role(int(role))
+    except (TypeError, ValueError):
+        raise DomainError(f"Unknown role {role!r}: use reader, planner, applier or admin.",
+                          errors={"role": ["Unknown role."]}) from None
+    lookup = {"user": member_user} if member_user is not None else {"group": group}
+    member = WorkspaceMember.objects.select_for_update().filter(workspace=workspace, **lookup).first()
+    if member is None:
+        member = WorkspaceMember(workspace=workspace, **lookup)
+    elif member.role == Role.ADMIN and role != Role.ADMIN:
+        _keep_an_admin(workspace, leaving=member)
+    member.role = role
+    member.save()
+    return member
+
+
+@transaction.atomic
+def member_remove(*, member: WorkspaceMember, user=None) -> None:
+    """Take a user's or group's role away; the last admin of a workspace stays."""
+    member = WorkspaceMember.objects.select_for_update().filter(pk=member.pk).first()
+    if member is None:
+        return
+    if member.role == Role.ADMIN:
+        _keep_an_admin(member.workspace, leaving=member)
+    member.delete()
+
+
+def _keep_an_admin(workspace: Workspace, *, leaving: WorkspaceMember) -> None:
+    others = WorkspaceMember.objects.filter(workspace=workspace, role=Role.ADMIN).exclude(pk=leaving.pk)
+    if not others.exists():
+        raise Conflict("A workspace keeps at least one admin member: make someone else admin first.")
+
+
+ROLE_NAMES = {role.label.lower(): role for role in Role}
+
+
+def role_from_name(value) -> Role:
+    """``reader``/``planner``/``applier``/``admin`` (or the number) as a Role."""
+    if isinstance(value, str) and value.strip().lower() in ROLE_NAMES:
+        return ROLE_NAMES[value.strip().lower()]
+    try:
+        return Role(int(value))
+    except (TypeError, ValueError):
+        raise DomainError(f"Unknown role {value!r}: use reader, planner, applier or admin.",
+                          errors={"role": ["Use reader, planner, applier or admin."]}) from None

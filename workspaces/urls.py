@@ -14,5 +14,8 @@ urlpatterns = [
     path("workspaces/<str:name>/variables/<int:variable_id>/delete/", views.variable_delete_view,
          name="variable_delete"),
     path("workspaces/<str:name>/settings/", views.workspace_settings_view, name="workspace_settings"),
+    path("workspaces/<str:name>/members/", views.workspace_members_view, name="workspace_members"),
+    path("workspaces/<str:name>/members/<int:member_id>/delete/", views.workspace_member_remove_view,
+         name="workspace_member_remove"),
     path("workspaces/<str:name>/delete/", views.workspace_delete_view, name="workspace_delete"),
 ]

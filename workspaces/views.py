@@ -7,29 +7,34 @@ fragment, when ``request.htmx``) is rendered. Domain errors become form errors o
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from iacplatform.errors import DomainError
 from iacplatform.pages import form_error_from, render_page, validation_error_to_form
 from workspaces import selectors
-from workspaces.forms import LockForm, VariableForm, WorkspaceCreateForm, WorkspaceDeleteForm, WorkspaceSettingsForm
+from workspaces.access import workspace_for
+from workspaces.forms import (
+    LockForm, MemberForm, VariableForm, WorkspaceCreateForm, WorkspaceDeleteForm, WorkspaceSettingsForm
+)
+from workspaces.models import Role
 from workspaces.runs import runs
 from workspaces.services import (
-    variable_delete, variable_set, workspace_create, workspace_delete, workspace_lock, workspace_unlock,
-    workspace_update
+    member_remove, member_set, variable_delete, variable_set, workspace_create, workspace_delete, workspace_lock,
+    workspace_unlock, workspace_update
 )
 from workspaces.state import selectors as state_selectors
 
 
 # --- list and create ---------------------------------------------------------------------------
+@require_safe
 def workspace_list_view(request):
     search = request.GET.get("q", "").strip()
     filter_ = request.GET.get("filter", "")
     locked = {"locked": True, "unlocked": False}.get(filter_)
-    qs = selectors.workspace_list(search=search, locked=locked)
+    qs = selectors.workspace_list(user=request.user, search=search, locked=locked)
     if filter_ == "attention":
         qs = qs.filter(pending_confirmations__gt=0)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
@@ -57,8 +62,9 @@ def workspace_create_view(request):
 
 
 # --- overview and lock ---------------------------------------------------------------------
+@require_safe
 def workspace_overview_view(request, name):
-    workspace = selectors.workspace_get_detailed(name)
+    workspace = workspace_for(request.user, name, Role.READER, detailed=True)
     context = {
         "workspace": workspace, "tab": "overview",
         **runs().overview(workspace),
@@ -73,7 +79,7 @@ def workspace_overview_view(request, name):
 
 @require_POST
 def workspace_lock_view(request, name):
-    workspace = selectors.workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.APPLIER)
     form = LockForm(request.POST)
     if not form.is_valid():
         messages.error(request, "The lock reason is too long (500 characters at most).")
@@ -88,7 +94,7 @@ def workspace_lock_view(request, name):
 
 @require_POST
 def workspace_unlock_view(request, name):
-    workspace = selectors.workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.APPLIER)
     if not workspace.locked:
         messages.warning(request, "The workspace was not locked.")
     else:
@@ -129,7 +135,7 @@ def _save_variable(request, workspace, form) -> bool:
 
 @require_http_methods(["GET", "POST"])
 def variable_list_view(request, name):
-    workspace = selectors.workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN if request.method == "POST" else Role.READER)
     form = VariableForm(request.POST or None, workspace=workspace)
     status = 200
     if request.method == "POST":
@@ -149,7 +155,7 @@ def variable_list_view(request, name):
 
 @require_http_methods(["GET", "POST"])
 def variable_edit_view(request, name, variable_id):
-    workspace = selectors.workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN)
     variable = selectors.variable_get(workspace=workspace, variable_id=variable_id)
     form = VariableForm(request.POST or None, workspace=workspace, instance=variable)
     status = 200
@@ -164,7 +170,7 @@ def variable_edit_view(request, name, variable_id):
 
 @require_POST
 def variable_delete_view(request, name, variable_id):
-    workspace = selectors.workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN)
     variable = selectors.variable_get(workspace=workspace, variable_id=variable_id)
     variable_delete(variable=variable, user=request.user)
     messages.success(request, f"Variable “{variable.key}” deleted.")
@@ -174,7 +180,7 @@ def variable_delete_view(request, name, variable_id):
 # --- settings and delete -------------------------------------------------------------------
 @require_http_methods(["GET", "POST"])
 def workspace_settings_view(request, name):
-    workspace = selectors.workspace_get_detailed(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN, detailed=True)
     form = WorkspaceSettingsForm.for_workspace(workspace, request.POST or None)
     status = 200
     if request.method == "POST":
@@ -194,7 +200,7 @@ def workspace_settings_view(request, name):
 
 @require_POST
 def workspace_delete_view(request, name):
-    workspace = selectors.workspace_get_detailed(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN, detailed=True)
     delete_form = WorkspaceDeleteForm(request.POST, workspace=workspace)
     if delete_form.is_valid():
         try:
@@ -207,6 +213,42 @@ def workspace_delete_view(request, name):
     context = {"workspace": workspace, "tab": "settings",
                "form": WorkspaceSettingsForm.for_workspace(workspace), "delete_form": delete_form}
     return render_page(request, "workspaces/settings.html", context, fragment="settings", status=400)
+
+
+# --- members -------------------------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+def workspace_members_view(request, name):
+    workspace = workspace_for(request.user, name, Role.ADMIN)
+    form = MemberForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                member = member_set(workspace=workspace, role=data["role"], member_user=data.get("member_user"),
+                                    group=data.get("member_group"), user=request.user)
+            except DomainError as exc:
+                form_error_from(form, exc)
+            else:
+                messages.success(request, f"{member.principal} is now {member.get_role_display().lower()}.")
+                return redirect("workspace_members", workspace.name)
+        status = 400
+    members = workspace.members.select_related("user", "group").order_by("-role", "user__username", "group__name")
+    context = {"workspace": workspace, "tab": "members", "form": form, "members": members}
+    return render_page(request, "workspaces/members.html", context, fragment="members", status=status)
+
+
+@require_POST
+def workspace_member_remove_view(request, name, member_id):
+    workspace = workspace_for(request.user, name, Role.ADMIN)
+    member = get_object_or_404(workspace.members.select_related("user", "group"), pk=member_id)
+    try:
+        member_remove(member=member, user=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{member.principal} no longer has a role here.")
+    return redirect("workspace_members", workspace.name)
 
 
 # --- error pages ---------------------------------------------------------------------------

@@ -8,14 +8,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from iacplatform.errors import Conflict, Forbidden
-from workspaces.models import StateVersion, Workspace
+from workspaces.access import role_of
+from workspaces.models import Role, StateVersion, Workspace
 from workspaces.runs import runs
 from workspaces.secrets import mask_outputs
 from workspaces.state.document import InvalidState, check_resources, parse_state
 from workspaces.state.selectors import latest_state, state_version_get
 
 state_log = logging.getLogger("workspaces.state")
-DOWNLOAD_PERMISSION = "workspaces.view_stateversion"
 
 
 def state_version_create(*, workspace: Workspace, content: str, task=None, user=None, source: str = "apply",
@@ -143,18 +143,19 @@ def state_upload(*, workspace: Workspace, content: str | bytes, user=None, force
     return version
 
 
-def can_download_state(user) -> bool:
-    """The raw state holds every secret in clear text: it takes a permission to read it."""
-    return bool(user and user.is_active and user.has_perm(DOWNLOAD_PERMISSION))
+def can_download_state(user, workspace: Workspace) -> bool:
+    """The raw state holds every secret in clear text: it takes the workspace's admin role."""
+    role = role_of(user, workspace)
+    return bool(role and role >= Role.ADMIN)
 
 
 def state_download(*, workspace: Workspace, serial: int, user) -> tuple[str, str]:
     """(file name, raw content) of a state version; permission-checked and logged."""
-    if not can_download_state(user):
+    if not can_download_state(user, workspace):
         state_log.warning("state download refused user=%s workspace=%s serial=%s",
                           getattr(user, "username", None), workspace.name, serial)
         raise Forbidden(
-            "Downloading a raw state needs the 'Can view state version' permission: "
+            "Downloading a raw state needs the admin role in the workspace: "
             "it holds sensitive values in clear text."
         )
     version = state_version_get(workspace=workspace, serial=serial, content=True)
