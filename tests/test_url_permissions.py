@@ -34,8 +34,9 @@ from workspaces.code.services import code_version_save
 from workspaces.models import Role, Workspace, WorkspaceMember
 from workspaces.services import variable_set, variables_checksum
 from workspaces.state.services import state_upload
+from workspaces.tokens import api_token_create
 
-PUBLIC, LOGIN, STAFF = "public", "login", "staff"
+PUBLIC, LOGIN, STAFF, OWN = "public", "login", "staff", "own"  # OWN: the reader's own API token
 R, P, A, AD = Role.READER, Role.PLANNER, Role.APPLIER, Role.ADMIN
 ROLES = ("anonymous", "outsider", "reader", "planner", "applier", "admin", "superuser")
 RANK = {"reader": R, "planner": P, "applier": A, "admin": AD, "superuser": AD}
@@ -56,6 +57,9 @@ TABLE = {
     "": {"GET": (LOGIN, 200)},
     "new/": {"GET": (LOGIN, 200), "POST": (LOGIN, 400)},
     "api/v1/workspaces": {"GET": (LOGIN, 200)},
+    # --- API tokens (the user menu) ------------------------------------------------------------------
+    "account/tokens/": {"GET": (LOGIN, 200), "POST": (LOGIN, 400)},
+    "account/tokens/<int:token_id>/revoke/": {"POST": (OWN, 302)},  # someone else's token: 404
     # --- workspace pages ---------------------------------------------------------------------------
     W: {"GET": (R, 200)},
     W + "lock/": {"POST": (A, 302)},
@@ -207,7 +211,8 @@ def world(db):
             WorkspaceMember.objects.create(workspace=ws, user=user, role=RANK[name])
         clients[name] = Client()
         clients[name].force_login(user)
-    kwargs = {"name": ws.name, "variable_id": variable.pk, "member_id": team_member.pk, "number": 1, "serial": 1,
+    token, _ = api_token_create(user=users.get(username="reader"), name="reader's")
+    kwargs = {"token_id": token.pk, "name": ws.name, "variable_id": variable.pk, "member_id": team_member.pk, "number": 1, "serial": 1,
               "task_id": task.pk, "version": 1, "resource_pk": resource.pk, "snapshot_pk": snapshot.pk}
     return {"clients": clients, "kwargs": kwargs, "resource": resource, "snapshot": snapshot,
             "third_state": vh.state(3, [])}
@@ -238,6 +243,8 @@ def _expected(route: str, role: str, need, status: int) -> int:
         return 401 if is_api else 302
     if need == LOGIN:
         return status
+    if need == OWN:
+        return status if role == "reader" else 404
     if role == "outsider":
         return 404
     return status if RANK[role] >= need else 403

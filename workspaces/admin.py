@@ -105,7 +105,20 @@ class StateVersionAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    """Read-only: a token's secret exists only when it is created (the tokens page, the API or
+    ``manage.py create_token``); the admin can only look, never add or edit."""
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at")
     list_filter = ("revoked_at",)
     search_fields = ("name", "user__username", "prefix")
-    readonly_fields = ("prefix", "token_hash", "created_at", "last_used_at")
+    fields = ("user", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

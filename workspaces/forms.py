@@ -189,3 +189,9 @@ class MemberForm(forms.Form):
             if data["member_group"] is None:
                 self.add_error("group", f"No group named “{group}”.")
         return data
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What uses it, e.g. “CI pipeline”.")
+    expires_in_days = forms.IntegerField(required=False, min_value=1, max_value=3650, label="Expires in (days)",
+                                         help_text="Empty: never expires.")

@@ -6,6 +6,8 @@ urlpatterns = [
     path("", views.workspace_list_view, name="workspace_list"),
     # Not under workspaces/: every name is a valid workspace name there.
     path("new/", views.workspace_create_view, name="workspace_create"),
+    path("account/tokens/", views.token_list_view, name="token_list"),
+    path("account/tokens/<int:token_id>/revoke/", views.token_revoke_view, name="token_revoke"),
     path("workspaces/<str:name>/", views.workspace_overview_view, name="workspace_overview"),
     path("workspaces/<str:name>/lock/", views.workspace_lock_view, name="workspace_lock"),
     path("workspaces/<str:name>/unlock/", views.workspace_unlock_view, name="workspace_unlock"),

@@ -7,6 +7,7 @@ fragment, when ``request.htmx``) is rendered. Domain errors become form errors o
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -17,7 +18,7 @@ from iacplatform.pages import form_error_from, render_page, validation_error_to_
 from workspaces import selectors
 from workspaces.access import workspace_for
 from workspaces.forms import (
-    LockForm, MemberForm, VariableForm, WorkspaceCreateForm, WorkspaceDeleteForm, WorkspaceSettingsForm
+    LockForm, MemberForm, TokenForm, VariableForm, WorkspaceCreateForm, WorkspaceDeleteForm, WorkspaceSettingsForm
 )
 from workspaces.models import Role
 from workspaces.runs import runs
@@ -26,6 +27,7 @@ from workspaces.services import (
     workspace_unlock, workspace_update
 )
 from workspaces.state import selectors as state_selectors
+from workspaces.tokens import api_token_create, api_token_get, api_token_revoke, api_tokens_of
 
 
 # --- list and create ---------------------------------------------------------------------------
@@ -249,6 +251,43 @@ def workspace_member_remove_view(request, name, member_id):
     else:
         messages.success(request, f"{member.principal} no longer has a role here.")
     return redirect("workspace_members", workspace.name)
+
+
+# --- API tokens (the user menu) ------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+def token_list_view(request):
+    """The user's own tokens; a new token's secret is shown once, in this response only."""
+    form = TokenForm(request.POST or None)
+    status, created, secret = 200, None, None
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                created, secret = api_token_create(user=request.user, name=form.cleaned_data["name"],
+                                                   expires_in_days=form.cleaned_data["expires_in_days"])
+            except DomainError as exc:
+                form_error_from(form, exc)
+                status = 400
+            else:
+                form = TokenForm()
+                status = 201
+        else:
+            status = 400
+    response = render_page(request, "workspaces/tokens.html",
+                           {"form": form, "tokens": api_tokens_of(request.user), "created": created,
+                            "secret": secret}, fragment="tokens", status=status)
+    response["Cache-Control"] = "no-store"  # the page may hold a secret
+    return response
+
+
+@require_POST
+def token_revoke_view(request, token_id):
+    try:
+        token = api_token_get(user=request.user, token_id=token_id)
+    except DomainError as exc:
+        raise Http404(exc.message) from None
+    api_token_revoke(token=token, user=request.user)
+    messages.success(request, f"Token “{token.name}” revoked: requests with it now get 401.")
+    return redirect("token_list")
 
 
 # --- error pages ---------------------------------------------------------------------------
