@@ -56,7 +56,9 @@ TABLE = {
     # --- workspace list and create ------------------------------------------------------------
     "": {"GET": (LOGIN, 200)},
     "new/": {"GET": (LOGIN, 200), "POST": (LOGIN, 400)},
-    "api/v1/workspaces": {"GET": (LOGIN, 200)},
+    "api/v1/workspaces": {"GET": (LOGIN, 200), "POST": (LOGIN, 201, {"name": "new-ws"})},
+    "api/v1/tokens": {"GET": (LOGIN, 200), "POST": (LOGIN, 201, {"name": "ci"})},
+    "api/v1/tokens/<token_id>": {"DELETE": (OWN, 204)},
     # --- API tokens (the user menu) ------------------------------------------------------------------
     "account/tokens/": {"GET": (LOGIN, 200), "POST": (LOGIN, 400)},
     "account/tokens/<int:token_id>/revoke/": {"POST": (OWN, 302)},  # someone else's token: 404
@@ -107,7 +109,12 @@ TABLE = {
     W + "resources/<int:pk>/versions/<int:version>/": {"GET": (R, 200)},
     W + "resources/<int:pk>/versions/<int:version>/rollback/": {"POST": (P, 302)},
     # --- workspace API -----------------------------------------------------------------------------
-    API + "variables": {"GET": (R, 200)},
+    "api/v1/workspaces/<name>": {"GET": (R, 200), "DELETE": (AD, 204)},
+    API + "settings": {"GET": (R, 200), "PATCH": (AD, 200, {"description": "changed"})},
+    API + "variables": {"GET": (R, 200), "POST": (AD, 201, {"key": "new_var", "value": "v"})},
+    API + "variables/<variable_id>": {"PUT": (AD, 200, {"value": "x"}), "DELETE": (AD, 204)},
+    API + "members": {"GET": (AD, 200), "PUT": (AD, 200, {"group": "team", "role": "planner"})},
+    API + "members/<member_id>": {"DELETE": (AD, 204)},
     API + "code-versions": {"GET": (R, 200), "POST": (P, 201, {"code": '{"resource": {"terraform_data": {"x": {}}}}'})},
     API + "code-versions/compare": {"GET": (R, 200)},
     API + "code-versions/<number>": {"GET": (R, 200)},

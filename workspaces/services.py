@@ -22,6 +22,8 @@ def workspace_create(*, name: str, description: str = "", auto_apply: bool = Fal
                      terraform_version: str = "", user=None) -> Workspace:
     workspace = Workspace(name=name, description=description, auto_apply=auto_apply,
                           terraform_version=terraform_version)
+    if Workspace.objects.filter(name=name).exists():
+        raise Conflict(f"A workspace named {name!r} already exists.", errors={"name": ["Already exists."]})
     workspace.full_clean()
     try:
         with transaction.atomic():
