@@ -13,6 +13,7 @@ from executions.models import WorkspaceTask
 from executions.selectors import HEAVY_FIELDS, RUN_FILTERS
 from iacplatform.errors import DomainError
 from workspaces.access import workspace_for
+from workspaces.audit import audit_record
 from workspaces.models import Role
 from workspaces.services import workspace_lock, workspace_unlock
 
@@ -216,6 +217,8 @@ def retry_state_save(request, name: str, payload: RestoreIn):
     workspace = workspace_for(request.user, name, Role.ADMIN)
     version = state_restore_from_backup(workspace=workspace, backup_path=payload.backup_path, user=request.user,
                                         force=payload.force)
+    audit_record("state.restore", user=request.user, workspace=workspace, target=f"state serial {version.serial}",
+                 details={"serial": version.serial, "backup": payload.backup_path or "newest", "forced": payload.force})
     workspace.refresh_from_db()
     services.dispatch_workspace(workspace.pk)
     return {"serial": version.serial, "lineage": version.lineage, "workspace_locked": workspace.locked}

@@ -36,7 +36,7 @@ from workspaces.services import variable_set, variables_checksum
 from workspaces.state.services import state_upload
 from workspaces.tokens import api_token_create
 
-PUBLIC, LOGIN, STAFF, OWN = "public", "login", "staff", "own"  # OWN: the reader's own API token
+PUBLIC, LOGIN, STAFF, OWN, SUPER = "public", "login", "staff", "own", "superuser"  # OWN: the reader's own API token
 R, P, A, AD = Role.READER, Role.PLANNER, Role.APPLIER, Role.ADMIN
 ROLES = ("anonymous", "outsider", "reader", "planner", "applier", "admin", "superuser")
 RANK = {"reader": R, "planner": P, "applier": A, "admin": AD, "superuser": AD}
@@ -61,6 +61,8 @@ TABLE = {
     "api/v1/tokens/<token_id>": {"DELETE": (OWN, 204)},
     # --- API tokens (the user menu) ------------------------------------------------------------------
     "account/tokens/": {"GET": (LOGIN, 200), "POST": (LOGIN, 400)},
+    "audit/": {"GET": (SUPER, 200)},  # the global audit trail; anyone else logged in: 403
+    "api/v1/audit": {"GET": (LOGIN, 200)},  # restricted to the readable workspaces' events
     "account/tokens/<int:token_id>/revoke/": {"POST": (OWN, 302)},  # someone else's token: 404
     # --- workspace pages ---------------------------------------------------------------------------
     W: {"GET": (R, 200)},
@@ -73,6 +75,7 @@ TABLE = {
     W + "members/": {"GET": (AD, 200), "POST": (AD, 400)},
     W + "members/<int:member_id>/delete/": {"POST": (AD, 302)},
     W + "delete/": {"POST": (AD, 400)},
+    W + "audit/": {"GET": (R, 200)},
     W + "code/": {"GET": (R, 200), "POST": (P, 400)},
     W + "code/versions/": {"GET": (R, 200)},
     W + "code/versions/<int:number>/": {"GET": (R, 200)},
@@ -115,6 +118,7 @@ TABLE = {
     API + "variables/<variable_id>": {"PUT": (AD, 200, {"value": "x"}), "DELETE": (AD, 204)},
     API + "members": {"GET": (AD, 200), "PUT": (AD, 200, {"group": "team", "role": "planner"})},
     API + "members/<member_id>": {"DELETE": (AD, 204)},
+    API + "audit": {"GET": (R, 200)},
     API + "code-versions": {"GET": (R, 200), "POST": (P, 201, {"code": '{"resource": {"terraform_data": {"x": {}}}}'})},
     API + "code-versions/compare": {"GET": (R, 200)},
     API + "code-versions/<number>": {"GET": (R, 200)},
@@ -252,6 +256,8 @@ def _expected(route: str, role: str, need, status: int) -> int:
         return status
     if need == OWN:
         return status if role == "reader" else 404
+    if need == SUPER:
+        return status if role == "superuser" else 403
     if role == "outsider":
         return 404
     return status if RANK[role] >= need else 403

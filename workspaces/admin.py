@@ -2,7 +2,9 @@ from django import forms
 from django.contrib import admin
 
 from iacplatform.errors import DomainError
-from workspaces.models import ApiToken, StateVersion, Variable, Workspace, WorkspaceCodeVersion, WorkspaceMember
+from workspaces.models import (
+    ApiToken, AuditEvent, StateVersion, Variable, Workspace, WorkspaceCodeVersion, WorkspaceMember
+)
 from workspaces.secrets import variable_display_value
 from workspaces.services import variable_check, variable_set
 
@@ -113,6 +115,28 @@ class ApiTokenAdmin(admin.ModelAdmin):
     search_fields = ("name", "user__username", "prefix")
     fields = ("user", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at")
     readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: audit events are never added, changed or deleted by hand."""
+
+    list_display = ("created_at", "actor", "action", "workspace_name", "target", "remote_addr", "via")
+    list_filter = ("action", "via")
+    search_fields = ("actor", "action", "workspace_name", "target")
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
 
     def has_add_permission(self, request):
         return False

@@ -13,8 +13,9 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 
 from iacplatform.errors import DomainError
-from workspaces.access import workspace_for
-from workspaces.models import Role, Variable, WorkspaceMember
+from workspaces.access import readable_workspaces, workspace_for
+from workspaces.audit import audit_events, parse_when
+from workspaces.models import AuditEvent, Role, Variable, WorkspaceMember
 from workspaces.selectors import variable_get, workspace_list
 from workspaces.services import (
     SETTINGS_FIELDS, member_remove, member_set, role_from_name, variable_delete, variable_set, workspace_create,
@@ -287,3 +288,56 @@ def create_token(request, payload: TokenIn):
 def revoke_token(request, token_id: int):
     api_token_revoke(token=api_token_get(user=request.user, token_id=token_id), user=request.user)
     return Status(204, None)
+
+
+# --- audit trail ----------------------------------------------------------------------------
+class AuditEventOut(Schema):
+    id: int
+    created_at: datetime
+    actor: str
+    action: str
+    workspace: str
+    target: str
+    remote_addr: str | None
+    via: str
+    details: dict
+
+    @staticmethod
+    def resolve_workspace(obj):
+        return obj.workspace_name
+
+
+def _audit_query(request, events, actor: str, action: str, since: str, until: str, limit: int, offset: int):
+    if not 1 <= limit <= 500 or offset < 0:
+        raise DomainError("limit must be 1–500 and offset not negative.",
+                          errors={"limit": ["1–500"]} if not 1 <= limit <= 500 else {"offset": ["≥ 0"]})
+    try:
+        since_at, until_at = parse_when(since), parse_when(until, end=True)
+    except ValueError as exc:
+        raise DomainError(str(exc), errors={"since/until": [str(exc)]}) from None
+    qs = audit_events(actor=actor, action=action, since=since_at, until=until_at)
+    return list(qs.filter(pk__in=events.values("pk"))[offset:offset + limit]) if events is not None \
+        else list(qs[offset:offset + limit])
+
+
+@router.get("/audit", response=list[AuditEventOut], tags=["audit"], summary="The audit trail")
+def list_audit_events(request, workspace: str = "", actor: str = "", action: str = "", since: str = "",
+                      until: str = "", limit: int = 100, offset: int = 0):
+    """Newest first. A superuser sees every event (failed logins, tokens, deleted workspaces);
+    anyone else sees the events of the workspaces they may read."""
+    events = None
+    if workspace:
+        events = AuditEvent.objects.filter(workspace_name=workspace)
+    if not request.user.is_superuser:
+        readable = readable_workspaces(request.user).values("pk")
+        events = (events if events is not None else AuditEvent.objects.all()).filter(workspace_id__in=readable)
+    return _audit_query(request, events, actor, action, since, until, limit, offset)
+
+
+@router.get("/workspaces/{name}/audit", response=list[AuditEventOut], tags=["audit"],
+            summary="A workspace's audit trail")
+def list_workspace_audit_events(request, name: str, actor: str = "", action: str = "", since: str = "",
+                                until: str = "", limit: int = 100, offset: int = 0):
+    ws = workspace_for(request.user, name, Role.READER)
+    return _audit_query(request, AuditEvent.objects.filter(workspace_id=ws.pk), actor, action, since, until,
+                        limit, offset)

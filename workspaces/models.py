@@ -265,3 +265,52 @@ class WorkspaceMember(models.Model):
     @property
     def principal(self) -> str:
         return self.user.get_username() if self.user_id else f"@{self.group.name}"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AuditEvent.AppendOnly("Audit events are never changed.")
+
+    def delete(self):
+        raise AuditEvent.AppendOnly("Audit events are never deleted.")
+
+
+class AuditEvent(models.Model):
+    """Who did what, to which workspace, when and from where. Append-only.
+
+    No foreign keys on purpose: deleting a user or a workspace must not rewrite (or cascade
+    into) the trail, so the actor and workspace are kept by id and name. On PostgreSQL a
+    trigger refuses UPDATE and DELETE as well; the application never does either. ``details``
+    never holds a secret value (variable values are not recorded at all).
+    """
+
+    class AppendOnly(Exception):
+        pass
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor_id = models.IntegerField(null=True, blank=True)
+    actor = models.CharField(max_length=150, blank=True, help_text="username, 'host' (a command) or 'system'")
+    action = models.CharField(max_length=64, db_index=True)
+    workspace_id = models.IntegerField(null=True, blank=True, db_index=True)
+    workspace_name = models.CharField(max_length=90, blank=True, db_index=True)
+    target = models.CharField(max_length=300, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    via = models.CharField(max_length=16, blank=True, help_text="page, api, token, command or system")
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace_id", "-created_at"], name="workspaces_audit_ws_time")]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor or '-'} {self.action} {self.workspace_name}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise self.AppendOnly("Audit events are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise self.AppendOnly("Audit events are never deleted.")

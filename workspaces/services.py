@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from iacplatform.errors import Conflict, DomainError
 from workspaces.models import ENV_VAR_NAME, TERRAFORM_IDENTIFIER, Role, Variable, Workspace, WorkspaceMember, sha256_hex
+from workspaces.audit import audit_record
 from workspaces.runs import runs
 
 
@@ -33,6 +34,9 @@ def workspace_create(*, name: str, description: str = "", auto_apply: bool = Fal
     if _real_user(user) and not user.is_superuser:
         # The creator administers what they made (superusers already administer everything).
         WorkspaceMember.objects.create(workspace=workspace, user=user, role=Role.ADMIN)
+    audit_record("workspace.create", user=user, workspace=workspace,
+                 details={"description": description, "auto_apply": auto_apply,
+                          "terraform_version": terraform_version})
     return workspace
 
 
@@ -51,6 +55,8 @@ def workspace_lock(*, workspace: Workspace, reason: str, user=None) -> Workspace
         # Already locked (e.g. by an operator); a system lock must still be recorded.
         Workspace.objects.filter(pk=workspace.pk).update(lock_reason=f"{workspace.lock_reason}\n{reason}".strip())
         workspace.refresh_from_db()
+    audit_record("workspace.lock", user=user, workspace=workspace,
+                 details={"reason": reason, "already_locked": not updated})
     return workspace
 
 
@@ -60,6 +66,7 @@ def workspace_unlock(*, workspace: Workspace, user=None) -> Workspace:
         locked=False, lock_reason="", locked_by=None, locked_at=None, updated_at=timezone.now()
     )
     workspace.refresh_from_db()
+    audit_record("workspace.unlock", user=user, workspace=workspace)
     transaction.on_commit(lambda: runs().workspace_unlocked(workspace))
     return workspace
 
@@ -117,8 +124,12 @@ def workspace_update(*, workspace: Workspace, user=None, **changes) -> Workspace
         workspace.full_clean()
     except ValidationError as exc:
         raise _validation_error(exc) from None
+    old = Workspace.objects.filter(pk=workspace.pk).values(*changes).first() or {}
     workspace.updated_at = timezone.now()
     workspace.save(update_fields=[*changes, "updated_at"])
+    changed = sorted(field for field in changes if old.get(field) != getattr(workspace, field))
+    # Field names only: a provider configuration may hold credentials.
+    audit_record("workspace.update", user=user, workspace=workspace, details={"changed": changed})
     return workspace
 
 
@@ -130,12 +141,19 @@ def workspace_delete(*, workspace: Workspace, user=None) -> None:
     if active is not None:
         raise Conflict(f"Run #{active} is still active: cancel it (or let it finish) before deleting the workspace.")
     runs().before_workspace_delete(workspace)
+    audit_record("workspace.delete", user=user, workspace=workspace,
+                 details={"state_versions": workspace.state_versions.count(),
+                          "code_versions": workspace.code_versions.count()})
     workspace.delete()
 
 
 @transaction.atomic
 def variable_delete(*, variable: Variable, user=None) -> None:
-    Variable.objects.filter(pk=variable.pk).delete()
+    deleted, _ = Variable.objects.filter(pk=variable.pk).delete()
+    if deleted:
+        audit_record("variable.delete", user=user, workspace=variable.workspace,
+                     target=f"{variable.category} variable {variable.key}",
+                     details={"key": variable.key, "category": variable.category, "sensitive": variable.sensitive})
 
 
 # --- variables --------------------------------------------------------------------------
@@ -194,7 +212,13 @@ def variable_set(*, workspace: Workspace, key: str, value: str | None, category:
     elif was_sensitive != sensitive:
         var.set_value(old_plain)  # becoming sensitive: the kept value is stored encrypted
     var.full_clean()
+    created = var.pk is None
     var.save()
+    # Never the value: only that it changed.
+    audit_record("variable.create" if created else "variable.update", user=user, workspace=workspace,
+                 target=f"{category} variable {key}",
+                 details={"key": key, "category": category, "sensitive": var.sensitive, "hcl": hcl,
+                          "value_changed": value is not None})
     return var
 
 
@@ -224,8 +248,12 @@ def member_set(*, workspace: Workspace, role: int, member_user=None, group=None,
         member = WorkspaceMember(workspace=workspace, **lookup)
     elif member.role == Role.ADMIN and role != Role.ADMIN:
         _keep_an_admin(workspace, leaving=member)
+    previous = member.role if member.pk else None
     member.role = role
     member.save()
+    audit_record("member.set", user=user, workspace=workspace, target=member.principal,
+                 details={"role": Role(role).label.lower(),
+                          "previous": Role(previous).label.lower() if previous else None})
     return member
 
 
@@ -238,6 +266,8 @@ def member_remove(*, member: WorkspaceMember, user=None) -> None:
     if member.role == Role.ADMIN:
         _keep_an_admin(member.workspace, leaving=member)
     member.delete()
+    audit_record("member.remove", user=user, workspace=member.workspace, target=member.principal,
+                 details={"role": Role(member.role).label.lower()})
 
 
 def _keep_an_admin(workspace: Workspace, *, leaving: WorkspaceMember) -> None:

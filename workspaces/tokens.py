@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from iacplatform.errors import DomainError
+from workspaces.audit import audit_record
 from workspaces.models import ApiToken
 
 TOKEN_PREFIX = "iac_"
@@ -36,6 +37,9 @@ def api_token_create(*, user, name: str, expires_in_days: int | None = None) -> 
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, name=name, prefix=raw[:12], token_hash=_hash(raw),
                                     expires_at=expires_at)
+    audit_record("token.create", user=user, target=f"token {name} ({token.prefix}…)",
+                 details={"token_id": token.pk, "owner": user.get_username(), "prefix": token.prefix,
+                          "expires_at": expires_at.isoformat() if expires_at else None})
     return token, raw
 
 
@@ -43,6 +47,8 @@ def api_token_revoke(*, token: ApiToken, user=None) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        audit_record("token.revoke", user=user, target=f"token {token.name} ({token.prefix}…)",
+                     details={"token_id": token.pk, "owner": token.user.get_username(), "prefix": token.prefix})
     return token
 
 

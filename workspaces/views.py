@@ -5,11 +5,12 @@ fragment, when ``request.htmx``) is rendered. Domain errors become form errors o
 """
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -17,6 +18,7 @@ from iacplatform.errors import DomainError
 from iacplatform.pages import form_error_from, render_page, validation_error_to_form
 from workspaces import selectors
 from workspaces.access import workspace_for
+from workspaces.audit import ACTION_GROUPS, audit_events, parse_when
 from workspaces.forms import (
     LockForm, MemberForm, TokenForm, VariableForm, WorkspaceCreateForm, WorkspaceDeleteForm, WorkspaceSettingsForm
 )
@@ -288,6 +290,51 @@ def token_revoke_view(request, token_id):
     api_token_revoke(token=token, user=request.user)
     messages.success(request, f"Token “{token.name}” revoked: requests with it now get 401.")
     return redirect("token_list")
+
+
+# --- audit trail ---------------------------------------------------------------------------
+def _audit_filters(request) -> tuple[dict, dict, list[str]]:
+    """(service filters, the form's values, errors) from the query string."""
+    values = {key: request.GET.get(key, "").strip()[:150] for key in ("actor", "action", "since", "until", "workspace")}
+    filters, errors = {"actor": values["actor"], "action": values["action"]}, []
+    for key, end in (("since", False), ("until", True)):
+        try:
+            filters[key] = parse_when(values[key], end=end)
+        except ValueError as exc:
+            errors.append(str(exc))
+    return filters, values, errors
+
+
+def _audit_page(request, events, context: dict):
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {**context, "page": page, "query": query.urlencode(), "action_groups": ACTION_GROUPS}
+    # The table is a partial of the body template the page includes; an HTMX request gets only it.
+    template = "workspaces/_audit_body.html#events" if request.htmx else "workspaces/audit.html"
+    response = render(request, template, context, status=400 if context["errors"] else 200)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+@require_safe
+def workspace_audit_view(request, name):
+    workspace = workspace_for(request.user, name, Role.READER)
+    filters, values, errors = _audit_filters(request)
+    events = audit_events(workspace=workspace, **filters)
+    return _audit_page(request, events, {"workspace": workspace, "tab": "audit", "values": values, "errors": errors})
+
+
+@require_safe
+def audit_view(request):
+    """Every event, for superusers: failed logins and tokens too, and deleted workspaces."""
+    if not request.user.is_superuser:
+        raise PermissionDenied("The global audit trail is for superusers; see a workspace's Audit tab.")
+    filters, values, errors = _audit_filters(request)
+    events = audit_events(**filters)
+    if values["workspace"]:
+        events = events.filter(workspace_name=values["workspace"])
+    return _audit_page(request, events, {"workspace": None, "values": values, "errors": errors})
 
 
 # --- error pages ---------------------------------------------------------------------------

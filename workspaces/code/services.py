@@ -8,6 +8,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from iacplatform.errors import DomainError
+from workspaces.audit import audit_record
 from workspaces.code.check import AUTO, check_code
 from workspaces.code.selectors import code_version_get
 from workspaces.models import Workspace, WorkspaceCodeVersion, sha256_hex
@@ -42,6 +43,8 @@ def code_version_save(*, workspace: Workspace, code: str, code_format: str = Wor
         provider_config=provider_config, checksum=checksum, message=message, author=author,
     )
     Workspace.objects.filter(pk=workspace.pk).update(current_code_version=version, updated_at=timezone.now())
+    audit_record("code.save", user=author, workspace=workspace, target=f"code version {number}",
+                 details={"number": number, "message": message, "format": code_format, "checksum": checksum})
     return version, True
 
 

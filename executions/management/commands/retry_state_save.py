@@ -4,6 +4,7 @@ from executions.executor.state_save import backups_for, state_restore_from_backu
 from executions.management.commands._common import RunCommand
 from executions.services import dispatch_workspace
 from iacplatform.errors import DomainError
+from workspaces.audit import audit_record
 from workspaces.models import Role
 
 
@@ -26,5 +27,7 @@ class Command(RunCommand):
             version = state_restore_from_backup(workspace=ws, backup_path=backup, force=force, user=self.user)
         except DomainError as exc:
             raise CommandError(exc.message) from None
+        audit_record("state.restore", user=self.user, workspace=ws, target=f"state serial {version.serial}",
+                     details={"serial": version.serial, "backup": backup or "newest", "forced": force})
         dispatch_workspace(ws.pk)
         self.stdout.write(f"Restored as state serial {version.serial}; workspace {ws.name} unlocked.")
