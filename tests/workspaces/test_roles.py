@@ -143,3 +143,16 @@ def test_commands_check_the_named_users_role(workspace, member, capsys):
     call_command("unlock", "demo")  # the host operator
     workspace.refresh_from_db()
     assert not workspace.locked
+
+
+def test_pages_hide_planner_actions_from_readers(workspace, member):
+    from resources.services.resources import resource_create
+
+    resource = resource_create(workspace=workspace, code={"resource": {"terraform_data": {"a": {}}}})
+    reader = _client(member(workspace, Role.READER, username="reader"))
+    planner = _client(member(workspace, Role.PLANNER, username="planner"))
+    for url, marker in ((reverse("code_edit", args=["demo"]), ">Save</button>"),
+                        (reverse("resource_list", args=["demo"]), reverse("resource_create", args=["demo"])),
+                        (reverse("resource_detail", args=["demo", resource.pk]), "Edit code")):
+        assert marker not in reader.get(url).content.decode(), url
+        assert marker in planner.get(url).content.decode(), url
