@@ -19,11 +19,18 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 run: migrate
-	$(PY) manage.py ensure_admin
-	@echo "Starting a worker and the web server on http://$(HOST):$(PORT)/ (Ctrl-C stops both)"
-	@$(PY) manage.py qcluster & WORKER=$$!; \
-	  trap 'kill $$WORKER 2>/dev/null; wait $$WORKER 2>/dev/null' EXIT INT TERM; \
-	  $(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py ensure_admin --host $(HOST) --port $(PORT)
+	@echo "Starting a worker and the web server on http://$(HOST):$(PORT)/ (Ctrl-C or SIGTERM stops both)"
+	@# Each in its own session, so that no signal to our process group reaches them directly: a
+	@# SIGTERM killing django-q's sentinel mid-wait leaves the cluster hung in "stopping". Ctrl-C
+	@# and SIGTERM (make forwards it to this shell) take one path: SIGINT to the worker (its
+	@# graceful stop), SIGTERM to the web server's group (the autoreloader and its child).
+	@# Both run in the background so that the shell's trap fires at once, not after runserver.
+	@setsid $(PY) manage.py qcluster & WORKER=$$!; \
+	  setsid $(PY) manage.py runserver $(HOST):$(PORT) & SERVER=$$!; \
+	  stop() { trap - INT TERM EXIT; kill -INT $$WORKER 2>/dev/null; kill -TERM -$$SERVER 2>/dev/null; wait; }; \
+	  trap 'stop; exit 0' INT TERM; trap stop EXIT; \
+	  wait $$SERVER
 
 test: install
 	$(VENV)/bin/lint-imports

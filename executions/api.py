@@ -24,6 +24,8 @@ class RunIn(Schema):
     kind: str = "plan_and_apply"
     targets: list[str] = []
     message: str = ""
+    # terraform init -upgrade: newest provider versions the code allows, new lock file stored
+    upgrade_providers: bool = False
 
 
 class TaskOut(Schema):
@@ -37,6 +39,7 @@ class TaskOut(Schema):
     code_version: int | None
     message: str
     targets: list[str]
+    upgrade_providers: bool
     has_changes: bool | None
     change_summary: dict
     outputs: dict
@@ -129,8 +132,9 @@ def _task(request, task_id: int, need: int = Role.READER) -> WorkspaceTask:
 
 @router.post("/workspaces/{name}/runs", response={201: TaskOut})
 def create_run(request, name: str, payload: RunIn):
-    task = services.task_queue_run(workspace=workspace_for(request.user, name, Role.PLANNER), kind=payload.kind, targets=payload.targets,
-                                   message=payload.message, user=request.user)
+    task = services.task_queue_run(workspace=workspace_for(request.user, name, Role.PLANNER), kind=payload.kind,
+                                   targets=payload.targets, message=payload.message, user=request.user,
+                                   upgrade_providers=payload.upgrade_providers)
     return Status(201, _load(task.pk))
 
 

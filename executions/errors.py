@@ -39,6 +39,9 @@ _CATEGORIES = [
     Category("provider_checksum", "Provider checksum mismatch", False,
              "The provider package does not match the checksums in the dependency lock file: plan again to "
              "record the provider in use, or restore the mirror's original package."),
+    Category("provisioner", "Provisioner failed", False,
+             "A provisioner (local-exec, remote-exec, file) failed: its command and output are at the end of the log; "
+             "fix the command or what it needs, then run again."),
     Category("state_lock", "State locked", True,
              "Another process holds the lock on this workspace's state: wait for it to finish; if nothing is "
              "running, release the lock."),
@@ -107,6 +110,7 @@ _WARNING_LINE = re.compile(r"^(?:[│╷╵]\s*)?Warning: (.*)$")
 class Diagnostic:
     summary: str
     detail: str
+    address: str = ""  # the resource it is about, when -json output says so
 
     @property
     def text(self) -> str:
@@ -130,7 +134,7 @@ def diagnostics(output: str) -> list[Diagnostic]:
             rng = diag.get("range") or {}
             if rng.get("filename"):
                 detail += f"\n  on {rng['filename']} line {(rng.get('start') or {}).get('line', '?')}"
-            found.append(Diagnostic(str(diag.get("summary") or ""), detail))
+            found.append(Diagnostic(str(diag.get("summary") or ""), detail, str(diag.get("address") or "")))
     if found:
         return found
     current: list[str] | None = None
@@ -256,6 +260,43 @@ def _state_lock_hint(text: str) -> str:
             f"release it (terraform force-unlock).")
 
 
+_PROVISIONER = re.compile(r"\b(local-exec|remote-exec|file) provisioner error\b", re.IGNORECASE)
+_COMMAND_MAX = 200  # characters of a command quoted in a hint
+
+
+def _provisioner_hint(text: str, address: str = "") -> str:
+    """Which provisioner of which resource failed, and how: the command and its exit code."""
+    flat = " ".join(text.split())  # terraform wraps its sentences
+    kind = _first(r"\b(local-exec|remote-exec|file) provisioner error", flat) or "a"
+    address = address or _first(r"\bwith ([\w.\[\]\"-]+),", flat)
+    whose = f"The {kind} provisioner of {address}" if address else f"The {kind} provisioner"
+    match = re.search(r"Error running command '(.+?)': exit status (\d+)", flat, re.DOTALL)
+    if match:
+        command = match.group(1)
+        if len(command) > _COMMAND_MAX:
+            command = command[:_COMMAND_MAX - 1] + "…"
+        return (f"{whose} failed: the command `{command}` exited with code {match.group(2)}. Fix the command "
+                f"(or what it calls; its output is at the end of the log), then run again.")
+    signal = re.search(r"Error running command '(.+?)': signal: (\w+)", flat, re.DOTALL)
+    if signal:
+        command = signal.group(1)[:_COMMAND_MAX]
+        return (f"{whose} failed: the command `{command}` was killed by signal {signal.group(2)}. "
+                f"Find out why in the log, then run again.")
+    return f"{whose} failed: read its output at the end of the log, fix the cause, then run again."
+
+
+_LOCKED_VERSION = re.compile(r"locked provider .* does not match configured version constraint|"
+                             r"must use terraform init -upgrade", re.IGNORECASE)
+
+
+def _locked_version_hint(text: str) -> str:
+    flat = " ".join(text.split())
+    provider = _first(r"locked provider " + _PROVIDER, flat)
+    what = f"provider {provider}" if provider else "a provider"
+    return (f"The stored lock file pins {what} at a version the code no longer allows: start a run with "
+            f"\"upgrade providers\" (API: upgrade_providers) to take a version the code allows.")
+
+
 def _configuration_hint(diag: Diagnostic | None, text: str) -> str:
     ref = _SOURCE_REF.search(text)
     summary = diag.summary if diag is not None else ""
@@ -289,6 +330,17 @@ def classify(output: str, exit_code: int | None = None, *, timed_out: bool = Fal
     if exit_code is not None and exit_code < 0:
         return failure("internal", f"terraform was killed by signal {-exit_code} (out of memory?): check the "
                                    f"worker and run again.", summary)
+    # A provisioner's own output may say anything ("Access Denied", "connection refused"): the
+    # failing provisioner is what happened, so it comes first, recognised by terraform's summary.
+    for diag, text in texts:
+        if _PROVISIONER.search(diag.summary if diag is not None else text):
+            return failure("provisioner", _provisioner_hint(text, diag.address if diag else ""),
+                           diag.summary if diag else summary)
+    # The stored lock file pins a provider version the code no longer allows: not a network
+    # problem (terraform says so under "Failed to query available provider packages").
+    for diag, text in texts:
+        if _LOCKED_VERSION.search(" ".join(text.split())):
+            return failure("configuration", _locked_version_hint(text), diag.summary if diag else summary)
     rules = [
         ("provider_checksum", _CHECKSUM, _checksum_hint),
         ("state_lock", _STATE_LOCK, _state_lock_hint),

@@ -25,6 +25,12 @@ class RunForm(forms.Form):
         help_text="Optional, one address per line: plan only these resources (terraform plan -target).",
     )
 
+    upgrade_providers = forms.BooleanField(
+        required=False, label="Upgrade providers",
+        help_text="terraform init -upgrade: take the newest provider versions the code allows and store the new "
+                  "lock file. Without it, the provider versions of the stored lock file are kept.",
+    )
+
     def clean_targets(self):
         try:
             return clean_targets(self.cleaned_data["targets"].splitlines())

@@ -81,6 +81,9 @@ class WorkspaceTask(models.Model):
     # Plan artifacts: plan file and plan JSON are Fernet-encrypted (they hold secrets).
     plan_file = models.BinaryField(null=True, blank=True, editable=False)
     lock_file = models.TextField(blank=True)
+    # A plan run with "upgrade providers": `init -upgrade` instead of the stored lock file; the
+    # new lock file is stored with the plan (lock_file) and kept by the runs after it.
+    upgrade_providers = models.BooleanField(default=False)
     plan_json = models.BinaryField(null=True, blank=True, editable=False)
     change_summary = models.JSONField(default=dict, blank=True)
     has_changes = models.BooleanField(null=True, blank=True)

@@ -168,8 +168,12 @@ def log_is_final(task: WorkspaceTask, page: LogPage, *, quiet_seconds: float = 3
     """No more lines will come: the final marker was read, or the task ended a while ago.
 
     The fallback covers tasks ended without a marker (a reaped worker, a cancel before start).
+    A task that ended without ever starting (cancelled while pending or queued) has no output
+    to wait for: final at once, so its page never says "Streaming…".
     """
     if page.complete:
+        return True
+    if task.status in WorkspaceTask.TERMINAL and task.started_at is None:
         return True
     if task.status in WorkspaceTask.TERMINAL or task.status == Status.PLANNED:
         ended = task.finished_at or task.updated_at

@@ -131,7 +131,8 @@ def _on_commit_dispatch(workspace_id: int) -> None:
 
 
 @transaction.atomic
-def task_queue_run(*, workspace, kind, targets=(), message: str = "", user=None) -> WorkspaceTask:
+def task_queue_run(*, workspace, kind, targets=(), message: str = "", user=None,
+                   upgrade_providers: bool = False) -> WorkspaceTask:
     if kind not in QUEUE_KINDS:
         raise DomainError(f"Unknown run kind {kind!r}: use 'plan' or 'plan_and_apply'.",
                           errors={"kind": ["must be plan or plan_and_apply"]})
@@ -141,7 +142,7 @@ def task_queue_run(*, workspace, kind, targets=(), message: str = "", user=None)
     task = WorkspaceTask.objects.create(
         workspace=workspace, task_type=kind, targets=clean_targets(targets), message=message[:500],
         created_by=user if getattr(user, "is_authenticated", False) else None,
-        code_version=workspace.current_code_version,
+        code_version=workspace.current_code_version, upgrade_providers=bool(upgrade_providers),
     )
     task.transition(Status.QUEUED)
     logger.info("queued %s task %s on %s", kind, task.pk, workspace.name)
@@ -149,6 +150,16 @@ def task_queue_run(*, workspace, kind, targets=(), message: str = "", user=None)
                  details={"task_id": task.pk, "kind": kind, "targets": task.targets})
     _on_commit_dispatch(workspace.pk)
     return task
+
+
+def stored_lock_file(workspace, *, before: int | None = None) -> WorkspaceTask | None:
+    """The run whose dependency lock file the workspace keeps: its latest plan that recorded one
+    (plans record theirs after init; an "upgrade providers" plan records the upgraded one)."""
+    runs = (WorkspaceTask.objects.filter(workspace_id=workspace.pk).exclude(lock_file="")
+            .exclude(task_type=WorkspaceTask.TaskType.APPLY))
+    if before is not None:
+        runs = runs.filter(pk__lt=before)
+    return runs.order_by("-pk").only("pk", "lock_file").first()
 
 
 def plan_staleness(plan_task: WorkspaceTask) -> str | None:
@@ -176,6 +187,8 @@ def task_confirm(*, task, user=None, comment: str = "") -> WorkspaceTask:
     plan = WorkspaceTask.objects.select_for_update().get(pk=task.pk)
     if plan.task_type != TaskType.PLAN_AND_APPLY:
         raise Conflict("A plan-only run can never be applied; start a plan & apply run instead.")
+    if plan.cancel_requested:
+        raise Conflict(f"A cancel of run #{plan.pk} was requested: it is not applied.")
     if plan.status != Status.PLANNED:
         raise Conflict(f"Run #{plan.pk} is {plan.get_status_display().lower()}, not waiting for confirmation.")
     workspace = Workspace.objects.select_for_update().get(pk=plan.workspace_id)

@@ -2,13 +2,13 @@
 
 import logging
 import os
-import socket
 from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from executions.executor import recovery
 from executions.executor.pipeline import TaskRun
 from executions.models import WorkspaceTask
 from executions.services import claim_task, dispatch_workspace
@@ -18,7 +18,7 @@ Status = WorkspaceTask.Status
 
 
 def run_task(task_id: int) -> str:
-    task = claim_task(task_id, host=socket.gethostname(), pid=os.getpid())
+    task = claim_task(task_id, host=settings.IAC_WORKER_HOST, pid=os.getpid())
     if task is None:
         return "not claimed"
     logger.info("running task %s (%s) on %s", task.pk, task.task_type, task.workspace.name)
@@ -30,28 +30,36 @@ def run_task(task_id: int) -> str:
     return run.task.status
 
 
-def reap_dead_workers() -> list[int]:
-    """Running tasks whose worker stopped heart-beating become failed; applies are never re-run."""
+def reap_dead_workers(*, local_only: bool = False) -> list[int]:
+    """Running tasks whose heartbeat stopped lost their worker (killed, host gone, hung).
+
+    The heartbeat comes from a thread for the whole run, so a stale one means the worker is
+    gone or stuck, whatever its pid. A lost plan is failed (the operator starts it again); a
+    lost apply is never re-run: its workspace is locked, an emergency raised and what
+    terraform wrote recovered (``executions.executor.recovery``).
+    """
     cutoff = timezone.now() - timedelta(seconds=settings.IAC_REAPER_STALE_SECONDS)
     reaped = []
-    stale = WorkspaceTask.objects.filter(status=Status.RUNNING).filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
-    )
-    for task in stale:
-        if task.worker_host == socket.gethostname() and task.worker_pid and _alive(task.worker_pid):
-            continue  # slow, not dead (e.g. waiting for the plugin cache lock)
+    host = settings.IAC_WORKER_HOST
+    running = WorkspaceTask.objects.select_related("workspace").filter(status=Status.RUNNING)
+    # On this host a dead worker is known at once (its pid is gone); elsewhere by its heartbeat.
+    dead_here = [t for t in running.filter(worker_host=host) if t.worker_pid and not _alive(t.worker_pid)]
+    stale = [] if local_only else list(running.filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)))
+    for task in {t.pk: t for t in [*dead_here, *stale]}.values():
+        lost_apply = task.task_type == WorkspaceTask.TaskType.APPLY and task.stage in recovery.APPLY_STAGES
         reason = (f"The worker running this task ({task.worker_host or '?'} pid {task.worker_pid or '?'}) stopped "
                   f"responding; last heartbeat {task.heartbeat_at or task.started_at}. "
-                  + ("The apply is not re-run: check the state and plan again." if task.task_type == "apply"
+                  + ("The apply is not re-run: the workspace is locked until an operator checks the recovered "
+                     "state." if lost_apply else
+                     "The apply is not re-run: check the state and plan again." if task.task_type == "apply"
                      else "Start the run again."))
-        updated = WorkspaceTask.objects.filter(pk=task.pk, status=Status.RUNNING).update(
-            status=Status.FAILED, stage=WorkspaceTask.Stage.DONE, finished_at=timezone.now(),
-            error_message=reason, error_category="worker_lost",
-        )
-        if updated:
-            reaped.append(task.pk)
-            logger.warning("reaped task %s: %s", task.pk, reason)
-            dispatch_workspace(task.workspace_id)
+        if not recovery.fail_lost_run(task, reason):
+            continue  # it finished (or another sweep took it) meanwhile
+        reaped.append(task.pk)
+        logger.warning("reaped task %s: %s", task.pk, reason)
+        if lost_apply:
+            recovery.recover_lost_apply(task)
+        dispatch_workspace(task.workspace_id)
     return reaped
 
 
@@ -70,12 +78,25 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def on_worker_spawn(sender=None, proc_name: str = "", **kwargs) -> None:
+    """A worker process started (at cluster start, or replacing one that died): the runs of a
+    dead worker of this host are taken at once, not after the heartbeat goes stale."""
+    try:
+        reaped = reap_dead_workers(local_only=True)
+        if reaped:
+            logger.warning("%s: took over the lost runs %s of this host", proc_name, reaped)
+    except Exception:  # noqa: BLE001 — the periodic sweep does it later; never keep a worker from starting
+        logger.exception("reaping at worker start failed")
+
+
 def sweep() -> dict:
-    """Periodic: reap dead workers' tasks and wake up queued tasks whose message was lost."""
+    """Periodic: finish what an outage left undone, reap dead workers' tasks, wake up queued
+    tasks whose message was lost."""
+    pending = recovery.process_pending_markers()
     reaped = reap_dead_workers()
     woken = []
     for workspace_id in WorkspaceTask.objects.filter(status=Status.QUEUED).values_list("workspace_id", flat=True).distinct():
         task_id = dispatch_workspace(workspace_id)
         if task_id:
             woken.append(task_id)
-    return {"reaped": reaped, "dispatched": woken}
+    return {"recovered": pending, "reaped": reaped, "dispatched": woken}

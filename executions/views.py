@@ -62,6 +62,7 @@ def run_new_view(request, name):
                 task = task_queue_run(
                     workspace=workspace, kind=form.cleaned_data["kind"], targets=form.cleaned_data["targets"],
                     message=form.cleaned_data["message"], user=request.user,
+                    upgrade_providers=form.cleaned_data["upgrade_providers"],
                 )
             except DomainError as exc:
                 form_error_from(form, exc)

@@ -50,6 +50,9 @@ class ExecutionsRuns(RunsPort):
             .order_by("code_version_id", "-id")
         )
         for row in rows:
+            # the human labels next to the keys (the keys name the CSS classes)
+            row["status_label"] = Status(row["status"]).label
+            row["task_type_label"] = WorkspaceTask.TaskType(row["task_type"]).label
             recent.setdefault(row["code_version_id"], []).append(row)
         return counts, recent
 

@@ -7,6 +7,7 @@ README.
 
 import secrets
 import sys
+import socket
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -68,6 +69,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "iacplatform.middleware.HtmxMessagesMiddleware",
 ]
 
 ROOT_URLCONF = "iacplatform.urls"
@@ -129,12 +131,15 @@ IAC_PLUGIN_CACHE_DIR = DATA_DIR / "plugin-cache"
 IAC_PROVIDER_MIRROR = env_str("IAC_PROVIDER_MIRROR")
 IAC_KEEP_FAILED_WORKDIRS = env_bool("IAC_KEEP_FAILED_WORKDIRS", False)
 IAC_WORKERS = env_int("IAC_WORKERS", 2, minimum=1)
+# The name a worker host is known by (runs record it; recovery reads a lost run's work dir
+# only on its own host). Default: the machine's host name.
+IAC_WORKER_HOST = env_str("IAC_WORKER_HOST") or socket.gethostname()
 IAC_TASK_TIMEOUT = env_int("IAC_TASK_TIMEOUT", 3600, minimum=10)
 IAC_CANCEL_GRACE_SECONDS = env_int("IAC_CANCEL_GRACE_SECONDS", 10, minimum=1)
 IAC_HEARTBEAT_SECONDS = env_int("IAC_HEARTBEAT_SECONDS", 5, minimum=1)
 # A heartbeat thread beats every IAC_HEARTBEAT_SECONDS for the whole run: a run whose
 # heartbeat is older than IAC_REAPER_STALE_SECONDS has lost its worker.
-IAC_REAPER_STALE_SECONDS = env_int("IAC_REAPER_STALE_SECONDS", 30, minimum=5)
+IAC_REAPER_STALE_SECONDS = env_int("IAC_REAPER_STALE_SECONDS", 20, minimum=5)
 # While an apply runs, its work dir state is checkpointed (when it changed) this often.
 IAC_CHECKPOINT_SECONDS = env_int("IAC_CHECKPOINT_SECONDS", 3, minimum=1)
 IAC_STATE_SAVE_ATTEMPTS = env_int("IAC_STATE_SAVE_ATTEMPTS", 5, minimum=1)

@@ -31,6 +31,8 @@ from lark.exceptions import LarkError
 
 from resources.fragments import IDENTIFIER, LABEL_COUNTS, Address, InvalidCode, block_address, iter_json_blocks
 from resources.hcl_reader import HclReader, ImportParseError, body_items, first, last
+from workspaces.code.modules import HINT as MODULE_SOURCE_HINT
+from workspaces.code.modules import escaping_module_sources
 
 MAX_FILES = 500
 MAX_TOTAL_BYTES = 20 * 1024 * 1024
@@ -97,9 +99,11 @@ def parse_files(files: dict[str, str]) -> ParsedFiles:
                                errors={"files": ["too large"]})
     parsed = ParsedFiles()
     errors: dict[str, list[str]] = {}
+    named: dict[str, str] = {}
     for raw_name, text in files.items():
         try:
             name = _checked_name(raw_name)
+            named[name] = text
             if "/" in name:
                 if name.endswith(".tf"):
                     _parse_hcl(name, text)  # syntax check only: modules are stored as they are
@@ -117,6 +121,8 @@ def parse_files(files: dict[str, str]) -> ParsedFiles:
         summary = "; ".join(f"{msg}" for messages in errors.values() for msg in messages)
         raise ImportParseError(f"Nothing was imported: {summary}", errors=errors)
     _refuse_duplicates(parsed.blocks)
+    parsed.warnings += [f"{m.describe()}: a run would fail at init. {MODULE_SOURCE_HINT}"
+                        for m in escaping_module_sources(named)]
     return parsed
 
 

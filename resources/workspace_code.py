@@ -333,9 +333,7 @@ def _hcl_duplicate(merge, label, block, where, on_duplicate) -> None:
 def _merge_providers(merge: CodeMerge, workspace, current, parsed, on_duplicate: str) -> None:
     if not parsed.provider_blocks:
         return
-    config = (current.provider_config if current is not None and current.provider_config
-              else workspace.provider_config) or {}
-    config = copy.deepcopy(config)
+    config = copy.deepcopy(workspace.provider_config or {})  # the settings are the one source
     if config and "provider" not in config and "terraform" not in config:
         config = {"provider": config}
     providers = config.setdefault("provider", {})

@@ -30,7 +30,10 @@ class RunsPort:
         return queryset
 
     def code_version_runs(self, version_ids: list[int]) -> tuple[dict[int, int], dict[int, list[dict]]]:
-        """({version id: number of runs}, {version id: the last few runs as dicts})."""
+        """({version id: number of runs}, {version id: the last few runs as dicts}).
+
+        A run dict: ``id``, ``status`` and ``task_type`` (keys, for CSS classes), ``status_label``
+        and ``task_type_label`` (what a person reads)."""
         return {}, {}
 
     def overview(self, workspace) -> dict:

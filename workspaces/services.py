@@ -12,8 +12,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from iacplatform.errors import Conflict, DomainError
-from workspaces.models import ENV_VAR_NAME, TERRAFORM_IDENTIFIER, Role, Variable, Workspace, WorkspaceMember, sha256_hex
 from workspaces.audit import audit_record
+from workspaces.code.services import provider_config_recorded
+from workspaces.models import (
+    ENV_VAR_NAME, TERRAFORM_IDENTIFIER, Role, Variable, Workspace, WorkspaceMember, sha256_hex
+)
 from workspaces.runs import runs
 
 
@@ -114,6 +117,7 @@ def workspace_update(*, workspace: Workspace, user=None, **changes) -> Workspace
     if unknown:
         raise DomainError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
     workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    previous_provider = workspace.provider_config or {}
     for field, value in changes.items():
         setattr(workspace, field, value)
     aws_settings_check(workspace)
@@ -124,12 +128,16 @@ def workspace_update(*, workspace: Workspace, user=None, **changes) -> Workspace
         workspace.full_clean()
     except ValidationError as exc:
         raise _validation_error(exc) from None
+    provider_changed = "provider_config" in changes and workspace.provider_config != previous_provider
     old = Workspace.objects.filter(pk=workspace.pk).values(*changes).first() or {}
     workspace.updated_at = timezone.now()
     workspace.save(update_fields=[*changes, "updated_at"])
     changed = sorted(field for field in changes if old.get(field) != getattr(workspace, field))
     # Field names only: a provider configuration may hold credentials.
     audit_record("workspace.update", user=user, workspace=workspace, details={"changed": changed})
+    if provider_changed:
+        provider_config_recorded(workspace=workspace, author=user)
+        workspace.refresh_from_db()
     return workspace
 
 

@@ -29,6 +29,7 @@ from workspaces.services import (
     workspace_unlock, workspace_update
 )
 from workspaces.state import selectors as state_selectors
+from workspaces.state.document import RESOURCE_COUNT_HELP
 from workspaces.tokens import api_token_create, api_token_get, api_token_revoke, api_tokens_of
 
 
@@ -42,7 +43,8 @@ def workspace_list_view(request):
     if filter_ == "attention":
         qs = qs.filter(pending_confirmations__gt=0)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    return render_page(request, "workspaces/list.html", {"page": page, "search": search, "filter": filter_},
+    return render_page(request, "workspaces/list.html", {"page": page, "search": search, "filter": filter_,
+                                                        "resource_count_help": RESOURCE_COUNT_HELP},
                        fragment="results")
 
 

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,8 @@ from executions.models import WorkspaceTask
 from executions.services import plan_staleness
 from iacplatform.errors import DomainError
 from workspaces.code.check import InvalidCode, check_code
+from workspaces.code.modules import HINT as MODULE_SOURCE_HINT
+from workspaces.code.modules import escaping_module_sources
 from workspaces.models import StateVersion, Variable, Workspace
 from workspaces.state.document import InvalidState, parse_state
 
@@ -55,7 +56,7 @@ def record_run_process(*, workspace_id: int, task_id: int, pgid: int, workdir) -
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"task": task_id, "pgid": pgid, "workdir": str(workdir),
-                               "host": socket.gethostname(), "worker_pid": os.getpid()}))
+                               "host": settings.IAC_WORKER_HOST, "worker_pid": os.getpid()}))
     tmp.replace(path)
 
 
@@ -140,6 +141,15 @@ def check_code_parses(files: dict[str, str]) -> None:
                 "code_parses", f"{name}: {exc.message}", category="configuration",
                 hint=f"Fix {name} at line {problem.line}, column {problem.column} ({problem.reason.rstrip('.')}), "
                      f"then save a new code version.") from None
+
+
+def check_module_sources(files: dict[str, str]) -> None:
+    """A local module source must stay inside the workspace's files: one climbing out of them
+    would point at the platform's own directories and fail at ``init`` with their paths."""
+    escaping = escaping_module_sources(files)
+    if escaping:
+        raise CheckFailed("module_sources", "; ".join(m.describe() for m in escaping) + ".",
+                          category="configuration", hint=MODULE_SOURCE_HINT)
 
 
 def required_variables(files: dict[str, str]) -> list[str]:
@@ -267,6 +277,8 @@ def run_prechecks(task: WorkspaceTask, *, log=None) -> list[str]:
     files = code_files(task)
     check_code_parses(files)
     passed.append("code parses")
+    check_module_sources(files)
+    passed.append("module sources inside the workspace")
     check_required_variables(task, files)
     passed.append("required variables set")
     check_workdir()

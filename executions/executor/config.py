@@ -140,10 +140,15 @@ def variable_files(variables: list[Variable], already_declared: set[str]) -> tup
     return doc, "\n".join(lines) + ("\n" if lines else "")
 
 
-def provider_document(workspace: Workspace, code_version: WorkspaceCodeVersion | None) -> dict:
-    """provider.tf.json: the provider config, with the AWS role to assume when one is set."""
-    config = (code_version.provider_config if code_version and code_version.provider_config
-              else workspace.provider_config) or {}
+def provider_document(workspace: Workspace) -> dict:
+    """provider.tf.json: the workspace's provider settings as they are now, with the AWS role to
+    assume when one is set.
+
+    The settings are the one source: a code version's ``provider_config`` is the history of
+    them (each change in Settings records a version, see ``workspaces.services.workspace_update``),
+    never a copy that would win over a later change.
+    """
+    config = workspace.provider_config or {}
     if not isinstance(config, dict):
         raise ConfigError("The provider config must be a JSON object.")
     doc = json.loads(json.dumps(config))
@@ -234,7 +239,7 @@ def prepare_workdir(task, *, code_version: WorkspaceCodeVersion | None, with_sta
     files = main_files(workspace, code_version)
     for name, content in files.items():
         write_file(path / name, content)
-    write_json(path / "provider.tf.json", provider_document(workspace, code_version))
+    write_json(path / "provider.tf.json", provider_document(workspace))
     var_doc, tfvars = variable_files(variables, declared_variables(files))
     write_json(path / "variables.tf.json", var_doc)
     write_file(path / "variables.tfvars", tfvars)

@@ -8,13 +8,9 @@ throttling, state lock) with exponential backoff and jitter; an apply never is. 
 failure ends with a category and a hint for the operator.
 """
 
-import fcntl
 import json
 import logging
-import random
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
 from django.conf import settings
 from iacplatform.db import reconnect_after_failure
@@ -26,10 +22,13 @@ from executions.executor.config import ConfigError, WorkDir, prepare_workdir, re
 from executions.executor.logs import LogWriter
 from executions.executor.ownership import Checkpointer, Heartbeat, owned
 from executions.executor.plan_summary import summarize_plan
+from executions.executor.steps import (
+    PLAN_SAVE_ATTEMPTS, StepFailed, plugin_cache_lock, retry_wait, run_budget_margin, stage_timeout,
+)
 from executions.executor.state_save import StateSaveFailed, save_state, write_backup
 from executions.models import WorkspaceTask
 from executions.notifications import notify_emergency
-from executions.services import task_confirm
+from executions.services import stored_lock_file, task_confirm
 from iacplatform.errors import DomainError
 from resources.aggregation import resource_version_map
 from workspaces.crypto import decrypt_bytes, encrypt_bytes
@@ -42,57 +41,6 @@ from workspaces.state.selectors import latest_state
 logger = logging.getLogger("executions.executor.pipeline")
 Status = WorkspaceTask.Status
 Stage = WorkspaceTask.Stage
-PLAN_SAVE_ATTEMPTS = 3
-RETRY_JITTER = 0.25  # each wait is base × 2^(n-1) × (1 + up to 25 %): jittered, yet always growing
-RETRY_MAX_WAIT = 300
-
-
-def run_budget_margin() -> float:
-    """What the run must keep of django-q's own timeout: a graceful stop of terraform (two
-    grace periods), every state-save attempt with its back-off, and time to record the end."""
-    attempts = int(settings.IAC_STATE_SAVE_ATTEMPTS)
-    backoff = float(settings.IAC_STATE_SAVE_BACKOFF) * sum(range(1, attempts))
-    return 2 * float(settings.IAC_CANCEL_GRACE_SECONDS) + backoff + 30
-
-
-class StepFailed(Exception):
-    def __init__(self, message: str, *, category: str = "", hint: str = "", exit_code: int | None = None,
-                 cancelled=False, timed_out=False):
-        super().__init__(message)
-        self.message, self.category, self.hint, self.exit_code = message, category, hint, exit_code
-        self.cancelled, self.timed_out = cancelled, timed_out
-
-    @property
-    def retryable(self) -> bool:
-        info = errors.CATEGORIES.get(self.category)
-        return bool(info and info.retryable)
-
-
-def retry_wait(attempt: int) -> float:
-    """Seconds to wait after failed attempt ``attempt`` (1-based)."""
-    base = float(settings.IAC_RETRY_BASE_SECONDS) * 2 ** (attempt - 1)
-    return min(base * (1 + random.uniform(0, RETRY_JITTER)), RETRY_MAX_WAIT)
-
-
-def stage_timeout(workspace, stage: str) -> int:
-    """A stage's timeout: the workspace's override, else IAC_TIMEOUT_<STAGE>."""
-    override = (workspace.timeouts or {}).get(stage) if isinstance(workspace.timeouts, dict) else None
-    if isinstance(override, int) and not isinstance(override, bool) and override > 0:
-        return override
-    return int(getattr(settings, f"IAC_TIMEOUT_{stage.upper()}", settings.IAC_TASK_TIMEOUT))
-
-
-@contextmanager
-def plugin_cache_lock():
-    """Terraform's plugin cache is not safe for concurrent init: one init at a time per host."""
-    cache = Path(settings.IAC_PLUGIN_CACHE_DIR)
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / ".init.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class TaskRun:
@@ -220,14 +168,15 @@ class TaskRun:
         self.log.info(f"[platform] run #{self.task.pk} ({self.task.get_task_type_display()}) on "
                       f"{self.task.workspace.name}, work dir prepared")
 
-    def init(self, lock_file: str = "") -> None:
+    def init(self, lock_file: str = "", *, upgrade: bool = False) -> None:
         self.stage(Stage.INIT)
-        if lock_file:
+        if lock_file and not upgrade:
             write_file(self.workdir.lock_file, lock_file, mode=0o644)
+        args = ["init", "-input=false", "-no-color"] + (["-upgrade"] if upgrade else [])
 
         def once():
             with plugin_cache_lock():
-                return self.terraform(["init", "-input=false", "-no-color"], what="init")
+                return self.terraform(args, what="init")
 
         self.attempts(once, what="init", retry=True)
 
@@ -271,7 +220,7 @@ class TaskRun:
         owned(task).update(context={**task.context, **context})
         task.context = {**task.context, **context}
         self.prepare(task.code_version)
-        self.init()
+        self.init(**self.plan_lock_file())
         self.stage(Stage.PLANNING)
         args = ["plan", "-input=false", "-no-color", "-out=plan.tfplan", "-detailed-exitcode",
                 "-var-file=variables.tfvars"]
@@ -290,6 +239,20 @@ class TaskRun:
             self.finish(Status.PLANNED, exit_code=result.exit_code)
             if workspace.auto_apply:
                 self.auto_apply()
+
+    def plan_lock_file(self) -> dict:
+        """init's arguments for a plan: the workspace's stored lock file (provider versions stay
+        as they were), or, for an "upgrade providers" run, none and ``init -upgrade``."""
+        if self.task.upgrade_providers:
+            self.log.info("[platform] upgrading providers: terraform init -upgrade takes the newest versions the "
+                          "code allows; the new lock file is stored with this plan")
+            return {"upgrade": True}
+        stored = stored_lock_file(self.task.workspace, before=self.task.pk)
+        if stored is None:
+            return {}
+        self.log.info(f"[platform] provider versions: the lock file stored by run #{stored.pk} is kept "
+                      "(start a run with \"upgrade providers\" to take newer versions)")
+        return {"lock_file": stored.lock_file}
 
     def save_plan_artifacts(self, has_changes: bool) -> None:
         """Plan file, lock file, plan JSON and summary; 3 attempts, never fails the run."""

@@ -13,7 +13,6 @@ import json
 import logging
 import shutil
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from workspaces.crypto import decrypt_bytes
 from workspaces.models import Workspace
 from workspaces.services import workspace_lock
 from workspaces.state import services as state_services
+from workspaces.state.document import parse_state
 
 logger = logging.getLogger("executions.recovery")
 Status = WorkspaceTask.Status
@@ -39,31 +39,62 @@ Stage = WorkspaceTask.Stage
 APPLY_STAGES = {Stage.APPLYING, Stage.SAVING_STATE}
 
 
-def _stop_leftovers(task: WorkspaceTask, workdir: Path) -> None:
+def _running(pgid: int) -> bool:
+    """Is anything of the lost run's process group still running? Not filtered by work dir: a
+    process that is exiting may no longer show its cwd, and stopping early would read a state
+    file terraform is still writing."""
+    return bool(runner.group_processes(pgid))
+
+
+def _stop_leftovers(task: WorkspaceTask) -> None:
     """Terraform got SIGINT when its worker died; give it the grace to write its state, then end it."""
     if not task.pgid:
         return
     deadline = time.monotonic() + 2 * settings.IAC_CANCEL_GRACE_SECONDS
     signals = [signal.SIGINT, signal.SIGKILL]
-    while runner.group_processes(task.pgid, workdir):
+    while _running(task.pgid):
         if time.monotonic() > deadline:
             if not signals:
                 break
             runner._signal_group(task.pgid, signals.pop(0))
             deadline = time.monotonic() + settings.IAC_CANCEL_GRACE_SECONDS
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
-def _local_state(task: WorkspaceTask) -> tuple[str | None, Path | None]:
-    """The lost run's own state file, when its work dir is on this host."""
-    if not task.work_dir or task.worker_host != socket.gethostname():
-        return None, None
+def _candidate(text: str | None, source: str) -> tuple[tuple, str, str] | None:
+    """A state worth recovering: parseable, ranked by (serial, resources)."""
+    if not text or not text.strip():
+        return None
+    try:
+        data = parse_state(text)
+    except DomainError:
+        return None
+    return (data["serial"], len(data.get("resources") or [])), text, source
+
+
+def _local_candidates(task: WorkspaceTask) -> tuple[list, Path | None]:
+    """The lost run's own state files, when its work dir is on this host (terraform stopped first)."""
+    if not task.work_dir or task.worker_host != settings.IAC_WORKER_HOST:
+        logger.warning("lost run %s: its work dir (%r on %s) is not on this host", task.pk, task.work_dir,
+                       task.worker_host)
+        return [], None
     workdir = Path(task.work_dir)
     if not workdir.is_dir():
-        return None, None
-    _stop_leftovers(task, workdir)
-    state = workdir / "terraform.tfstate"
-    return (state.read_text() if state.exists() and state.stat().st_size else None), workdir
+        logger.warning("lost run %s: its work dir %s is gone", task.pk, workdir)
+        return [], None
+    _stop_leftovers(task)
+    found = []
+    # terraform.tfstate as terraform left it; errored.tfstate is what terraform writes when it
+    # could not persist its state at the end.
+    for name, source in (("terraform.tfstate", "its work dir's final state file"),
+                         ("errored.tfstate", "the errored.tfstate terraform left in its work dir")):
+        path = workdir / name
+        candidate = _candidate(path.read_text() if path.exists() else None, source)
+        if candidate:
+            found.append(candidate)
+        elif path.exists():
+            logger.warning("lost run %s: %s is empty or unreadable (%s bytes)", task.pk, name, path.stat().st_size)
+    return found, workdir
 
 
 def _newest_checkpoint(task: WorkspaceTask) -> str | None:
@@ -74,14 +105,17 @@ def _newest_checkpoint(task: WorkspaceTask) -> str | None:
 def recover_lost_apply(task: WorkspaceTask) -> str:
     """Lock, alert and store what the lost apply wrote. Returns what was recovered (for the lock reason)."""
     workspace = task.workspace
-    content, workdir = _local_state(task)
-    source = "its work dir's final state file" if content else ""
-    if content is None:
-        content = _newest_checkpoint(task)
-        source = "its newest checkpoint" if content else ""
+    candidates, workdir = _local_candidates(task)
+    checkpoint = _candidate(_newest_checkpoint(task), "its newest checkpoint")
+    if checkpoint:
+        candidates.append(checkpoint)
+    # The most advanced state wins (on a tie, the work dir's own file, listed first).
+    best = max(candidates, key=lambda c: c[0], default=None)
+    content, source = (best[1], best[2]) if best else (None, "")
     start_serial = (task.context or {}).get("state_serial")
     if content is None:
-        what = "nothing: terraform wrote no state the platform could reach (no work dir here, no checkpoint)"
+        what = ("nothing: terraform left no readable state the platform could reach (no work dir on this host "
+                "with a state file, no checkpoint)")
     else:
         try:
             version = state_services.state_version_create(

@@ -103,7 +103,7 @@ def save_state(*, task, content: str, log=None, source: str = "apply"):
             )
             discard_backup(backup)
             if log is not None:
-                log.info(f"[platform] state saved as serial {version.serial} ({version.resource_count} resources)")
+                log.info(f"[platform] state saved as serial {version.serial} ({version.resource_count} resource instances)")
             return version
         except (Conflict, InvalidState) as exc:
             # Not a passing fault: retrying cannot make an invalid or conflicting state valid.

@@ -44,7 +44,8 @@ def test_all_checks_pass_and_are_logged(workspace, save_code, run_now):
     save_code(workspace, tf_json({"a": {"input": "x"}}))
     task = run_now(task_queue_run(workspace=workspace, kind="plan"))
     assert task.status == Status.PLAN_FINISHED, task.error_message
-    assert "pre-execution checks passed: workspace unlocked, no other run, code parses, required variables set, " \
+    assert "pre-execution checks passed: workspace unlocked, no other run, code parses, " \
+           "module sources inside the workspace, required variables set, " \
            "work dir writable with free disk, terraform 1.15." in log_text(task)
 
 

@@ -7,7 +7,7 @@ import threading
 import time
 
 from executions.executor.logs import log_text
-from executions.executor.pipeline import retry_wait
+from executions.executor.steps import retry_wait
 from executions.models import WorkspaceTask
 from executions.services import task_confirm, task_queue_run
 from tests.conftest import wait_for
@@ -118,7 +118,7 @@ def test_real_apply_failure_is_attempted_once(workspace, save_code, run_now, tmp
                    "provisioner": {"local-exec": {"command": "echo failing on purpose; exit 3"}}},
     }}}))
     plan = run_now(task_queue_run(workspace=workspace, kind="plan_and_apply"))
-    apply = assert_failed(run_now(task_confirm(task=plan)), "unknown", "read the error")
+    apply = assert_failed(run_now(task_confirm(task=plan)), "provisioner", "exited with code 3")
     assert started(apply, "apply") == 1 and retry_waits(apply) == []
     assert "local-exec provisioner error" in apply.error_message
     # the partial state (the resource that was created) is saved

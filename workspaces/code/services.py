@@ -42,10 +42,38 @@ def code_version_save(*, workspace: Workspace, code: str, code_format: str = Wor
         workspace=workspace, number=number, code=code, code_format=code_format,
         provider_config=provider_config, checksum=checksum, message=message, author=author,
     )
-    Workspace.objects.filter(pk=workspace.pk).update(current_code_version=version, updated_at=timezone.now())
+    # The workspace's provider settings are what a run writes; the current version records
+    # them. A version made with other settings (an HCL import of provider blocks) changes them.
+    changes = {"current_code_version": version, "updated_at": timezone.now()}
+    if provider_config != (workspace.provider_config or {}):
+        changes["provider_config"] = provider_config
+    Workspace.objects.filter(pk=workspace.pk).update(**changes)
     audit_record("code.save", user=author, workspace=workspace, target=f"code version {number}",
                  details={"number": number, "message": message, "format": code_format, "checksum": checksum})
     return version, True
+
+
+@transaction.atomic
+def provider_config_recorded(*, workspace: Workspace, author=None) -> WorkspaceCodeVersion | None:
+    """Record the workspace's (changed) provider settings as a new code version of the same code.
+
+    Called when the settings change: the history shows when the provider changed, and a plan
+    waiting for confirmation made with the old settings becomes stale. No code yet: nothing to
+    record (the first saved code takes the settings). Returns the new version, if any.
+    """
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    current = workspace.current_code_version
+    if current is None:
+        return None
+    version, created = code_version_save(
+        workspace=workspace, code=current.code, code_format=current.code_format,
+        provider_config=workspace.provider_config or {}, message="Provider configuration changed in Settings",
+        author=author,
+    )
+    if created:
+        code_log.info("provider settings recorded workspace=%s number=%s user=%s",
+                      workspace.name, version.number, getattr(author, "username", None))
+    return version if created else None
 
 
 def code_save(*, workspace: Workspace, code: str, code_format: str = AUTO, message: str = "",
@@ -70,14 +98,16 @@ def code_save(*, workspace: Workspace, code: str, code_format: str = AUTO, messa
 
 
 def code_version_rollback(*, workspace: Workspace, number: int, author=None) -> tuple[WorkspaceCodeVersion, bool]:
-    """Make an old version current again as a new version (history is never rewritten).
+    """Make an old version's code current again as a new version (history is never rewritten).
 
-    Returns (version, created); rolling back to what is already current creates nothing.
+    The provider settings stay as they are now: they belong to Settings, and the next run writes
+    them (the new version records them). Returns (version, created); rolling back to what is
+    already current creates nothing.
     """
     target = code_version_get(workspace=workspace, number=number)
     version, created = code_version_save(
         workspace=workspace, code=target.code, code_format=target.code_format,
-        provider_config=target.provider_config, message=f"Rollback to version {number}", author=author,
+        message=f"Rollback to version {number}", author=author,
     )
     if created:
         code_log.info("code rollback workspace=%s to=%s new=%s user=%s",

@@ -59,6 +59,23 @@ def _gc_paused():
             gc.enable()
 
 
+# "Resources" of a workspace, the one definition every page and the API use (the list, the
+# overview, state versions): the instances of managed resources in the state, as Terraform
+# counts them ("Resources: 3 added"): each instance of a count/for_each counts, data sources
+# do not. Stored with each state version (StateVersion.resource_count).
+RESOURCE_COUNT_HELP = ("Resource instances in the latest state: each instance of a count or for_each counts; "
+                       "data sources do not.")
+
+
+def resource_instance_count(data: dict) -> int:
+    """The workspace's resource count for a state document (see RESOURCE_COUNT_HELP).
+
+    A managed resource recorded without instances counts as one.
+    """
+    return sum(len(r.get("instances") or []) or 1
+               for r in data.get("resources") or [] if r.get("mode") == "managed")
+
+
 def resource_address(resource: dict) -> str:
     prefix = f"{resource['module']}." if resource.get("module") else ""
     mode = "data." if resource.get("mode") == "data" else ""

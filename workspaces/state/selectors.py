@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 from iacplatform.errors import NotFound
 from workspaces.models import StateVersion, Workspace
 from workspaces.secrets import SENSITIVE, _masked, masked_attributes, plain, workspace_secrets
-from workspaces.state.document import instance_address, load_state, provider_name, resource_address
+from workspaces.state.document import (
+    RESOURCE_COUNT_HELP,
+    instance_address,
+    load_state,
+    provider_name,
+    resource_address,
+)
 
 
 def latest_state(workspace: Workspace) -> StateVersion | None:
@@ -125,7 +131,11 @@ def state_overview(*, workspace: Workspace, limit: int = 50) -> dict:
         except ValueError:
             data = {}
         for r in data.get("resources", []) or []:
-            resources.append({"address": resource_address(r), "type": r.get("type"),
+            resources.append({"address": resource_address(r), "type": r.get("type"), "data": r.get("mode") == "data",
                               "instances": len(r.get("instances", []) or [])})
+    # The card's number is the workspace's resource count, the same as the list's (one
+    # definition: document.resource_instance_count), not the number of rows below it.
     return {"state": state, "resources": resources[:limit], "resource_total": len(resources),
+            "resource_count": state.resource_count if state is not None else 0,
+            "resource_count_help": RESOURCE_COUNT_HELP,
             "outputs": sorted((state.outputs or {}).items()) if state else []}

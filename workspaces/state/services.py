@@ -13,7 +13,7 @@ from workspaces.audit import audit_record
 from workspaces.models import Role, StateVersion, Workspace
 from workspaces.runs import runs
 from workspaces.secrets import mask_outputs
-from workspaces.state.document import InvalidState, check_resources, parse_state
+from workspaces.state.document import InvalidState, check_resources, parse_state, resource_instance_count
 from workspaces.state.selectors import latest_state, state_version_get
 
 state_log = logging.getLogger("workspaces.state")
@@ -72,9 +72,7 @@ def state_version_create(*, workspace: Workspace, content: str, task=None, user=
                 checksum=hashlib.sha256(raw).hexdigest(),
                 md5=hashlib.md5(raw).hexdigest(),
                 size=len(raw),
-                resource_count=sum(
-                    len(r.get("instances", [])) or 1 for r in data.get("resources", []) if r.get("mode") == "managed"
-                ),
+                resource_count=resource_instance_count(data),
                 outputs=mask_outputs(data.get("outputs", {})),
                 content=raw.decode(),
                 task=task,

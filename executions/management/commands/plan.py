@@ -14,11 +14,14 @@ class Command(RunCommand):
         parser.add_argument("--apply", action="store_true", help="plan & apply (waits for confirmation)")
         parser.add_argument("--target", action="append", default=[], help="resource address; repeatable")
         parser.add_argument("--message", default="")
+        parser.add_argument("--upgrade-providers", action="store_true",
+                            help="terraform init -upgrade: newest provider versions the code allows, new lock file")
 
-    def handle(self, *args, workspace, apply, target, message, **options):
+    def handle(self, *args, workspace, apply, target, message, upgrade_providers=False, **options):
         try:
-            task = task_queue_run(workspace=self.workspace(workspace, Role.PLANNER), kind="plan_and_apply" if apply else "plan",
-                                  targets=target, message=message, user=self.user)
+            task = task_queue_run(workspace=self.workspace(workspace, Role.PLANNER),
+                                  kind="plan_and_apply" if apply else "plan", targets=target, message=message,
+                                  upgrade_providers=upgrade_providers, user=self.user)
         except DomainError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(f"Queued run #{task.pk} ({task.task_type}) on {workspace}. "
