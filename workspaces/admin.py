@@ -9,17 +9,27 @@ from workspaces.secrets import variable_display_value
 from workspaces.services import variable_check, variable_set
 
 
-class WorkspaceMemberInline(admin.TabularInline):
-    """Roles in the workspace, for users and groups (one of the two per row)."""
+@admin.register(WorkspaceMember)
+class WorkspaceMemberAdmin(admin.ModelAdmin):
+    """Read-only: roles change on the workspace's Members page or through the API, whose service
+    keeps the rules (one of user/group, the last admin stays) and records an audit event."""
 
-    model = WorkspaceMember
-    extra = 0
-    autocomplete_fields = ("user", "group")
+    list_display = ("workspace", "user", "group", "role", "created_at")
+    list_filter = ("role",)
+    search_fields = ("workspace__name", "user__username", "group__name")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    inlines = (WorkspaceMemberInline,)
     list_display = ("name", "auto_apply", "locked", "terraform_version", "updated_at")
     list_filter = ("auto_apply", "locked")
     search_fields = ("name", "description")
