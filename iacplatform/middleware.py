@@ -53,3 +53,19 @@ class HtmxMessagesMiddleware:
         if any(response.has_header(h) for h in self.SKIP_HEADERS):
             return False
         return response.get("Content-Type", "").startswith("text/html")
+
+
+class RequestContextMiddleware:
+    """Makes the request available to the audit trail (remote address, page or API, token or session)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from iacplatform.request_context import current_request
+
+        token = current_request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            current_request.reset(token)
