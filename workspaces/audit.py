@@ -7,9 +7,12 @@ Never pass a secret value in ``details``.
 """
 
 import logging
+from datetime import datetime, time, timedelta
 
 from django.contrib.auth.signals import user_login_failed
 from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 from iacplatform.request_context import current_request
 from workspaces.models import AuditEvent
@@ -86,11 +89,6 @@ def parse_when(value: str, *, end: bool = False):
 
     Raises ValueError on anything else.
     """
-    from datetime import datetime, time, timedelta
-
-    from django.utils import timezone
-    from django.utils.dateparse import parse_date, parse_datetime
-
     value = (value or "").strip()
     if not value:
         return None

@@ -3,6 +3,8 @@
 import json
 
 from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 
 from workspaces.models import VERSION_PIN, Role, Variable, Workspace, workspace_name_validator
 
@@ -173,9 +175,6 @@ class MemberForm(forms.Form):
     role = forms.TypedChoiceField(choices=Role.choices, coerce=int, initial=Role.READER)
 
     def clean(self):
-        from django.contrib.auth import get_user_model
-        from django.contrib.auth.models import Group
-
         data = super().clean()
         username, group = (data.get("username") or "").strip(), (data.get("group") or "").strip()
         if bool(username) == bool(group):

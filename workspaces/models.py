@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from workspaces.crypto import decrypt_text, encrypt_text
 
@@ -214,8 +215,6 @@ class ApiToken(models.Model):
 
     @property
     def expired(self) -> bool:
-        from django.utils import timezone
-
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @property

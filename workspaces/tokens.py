@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from iacplatform.errors import DomainError
+from iacplatform.errors import DomainError, NotFound
 from workspaces.audit import audit_record
 from workspaces.models import ApiToken
 
@@ -58,8 +58,6 @@ def api_tokens_of(user):
 
 def api_token_get(*, user, token_id: int) -> ApiToken:
     """One of ``user``'s own tokens (another user's token is as good as missing)."""
-    from iacplatform.errors import NotFound
-
     token = ApiToken.objects.filter(user=user, pk=token_id).first()
     if token is None:
         raise NotFound("No such token.")
