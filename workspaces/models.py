@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from workspaces.crypto import decrypt_text, encrypt_text
+from workspaces.crypto import EncryptedTextField, decrypt_text, encrypt_text
 
 workspace_name_validator = RegexValidator(
     r"^[A-Za-z0-9_-]+$", "Use only letters, digits, '-' and '_'."
@@ -172,7 +172,8 @@ class StateVersion(models.Model):
     size = models.PositiveBigIntegerField(default=0)
     resource_count = models.PositiveIntegerField(default=0)
     outputs = models.JSONField(default=dict, blank=True, help_text="Sensitive outputs are masked.")
-    content = models.TextField(help_text="The raw terraform.tfstate JSON")
+    # The raw terraform.tfstate JSON, full of secrets: encrypted at rest like plan files.
+    content = EncryptedTextField(help_text="The raw terraform.tfstate JSON (encrypted at rest)")
     task = models.ForeignKey(
         "executions.WorkspaceTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="state_versions"
     )
