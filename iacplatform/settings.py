@@ -166,6 +166,10 @@ IAC_STATE_BACKUP_DIR = DATA_DIR / "state-backups"
 IAC_PLUGIN_CACHE_DIR = DATA_DIR / "plugin-cache"
 IAC_PROVIDER_MIRROR = env_str("IAC_PROVIDER_MIRROR")
 IAC_KEEP_FAILED_WORKDIRS = env_bool("IAC_KEEP_FAILED_WORKDIRS", False)
+# When the worker runs as root, terraform and its provisioners run as this unprivileged user
+# (each run with a group of its own): they cannot read the secret key, the database file,
+# backups or other runs' work dirs. `make run` creates `iac-run` when missing.
+IAC_RUN_AS_USER = env_str("IAC_RUN_AS_USER")
 IAC_WORKERS = env_int("IAC_WORKERS", 2, minimum=1)
 # The name a worker host is known by (runs record it; recovery reads a lost run's work dir
 # only on its own host). Default: the machine's host name.

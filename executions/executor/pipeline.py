@@ -19,6 +19,7 @@ from django.utils import timezone
 from executions import errors
 from executions.executor import checks, runner
 from executions.executor.config import ConfigError, WorkDir, prepare_workdir, remove_workdir, write_file
+from executions.executor.isolation import hand_over
 from executions.executor.logs import LogWriter
 from executions.executor.ownership import Checkpointer, Heartbeat, owned
 from executions.executor.plan_summary import summarize_plan
@@ -110,8 +111,11 @@ class TaskRun:
     def terraform(self, args: list[str], *, ok=(0,), what: str) -> runner.RunResult:
         """One attempt of ``terraform <args>``; a failure is classified into a StepFailed."""
         timeout = self.timeout_for(what)
+        if self.workdir.credentials:
+            hand_over(self.workdir.path, self.task)  # files the worker wrote since (plan file, lock file)
         result = runner.run(args, cwd=self.workdir.path, env=self.workdir.env, log=self.log, timeout=timeout,
-                            should_cancel=self.should_cancel, on_start=self._started)
+                            should_cancel=self.should_cancel, on_start=self._started,
+                            credentials=self.workdir.credentials)
         if result.cancelled or result.timed_out or result.exit_code not in ok:
             found = errors.classify(result.output_tail, result.exit_code, timed_out=result.timed_out,
                                     cancelled=result.cancelled, what=what, timeout=timeout)
@@ -257,7 +261,7 @@ class TaskRun:
     def save_plan_artifacts(self, has_changes: bool) -> None:
         """Plan file, lock file, plan JSON and summary; 3 attempts, never fails the run."""
         show = runner.capture(["show", "-json", "plan.tfplan"], cwd=self.workdir.path, env=self.workdir.env,
-                              timeout=self.timeout_for("plan"))
+                              timeout=self.timeout_for("plan"), credentials=self.workdir.credentials)
         if show.returncode != 0:
             self.log.info(f"[platform] terraform show -json failed: {show.stderr.decode(errors='replace')[:500]}")
             plan_doc = {}
