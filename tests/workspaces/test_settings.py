@@ -23,10 +23,14 @@ def test_bad_debug_value_stops_startup_naming_the_variable():
     assert "DEBUG='maybe' is not a boolean" in result.stderr
 
 
-def test_debug_off_requires_a_secret_key():
-    result = _start({"DEBUG": "false"})
-    assert result.returncode != 0
-    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+def test_without_a_secret_key_one_is_generated_once_and_kept_private(tmp_path):
+    first = _start({"DEBUG": "false", "IAC_DATA_DIR": str(tmp_path)})
+    assert first.returncode == 0, first.stderr
+    key_file = tmp_path / "secret_key"
+    key = key_file.read_text()
+    assert len(key) >= 50 and oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert _start({"DEBUG": "false", "IAC_DATA_DIR": str(tmp_path)}).returncode == 0
+    assert key_file.read_text() == key  # the same key on every start
 
 
 def test_unsupported_database_url_is_refused():
