@@ -86,6 +86,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "executions.context_processors.notifications",
             ],
         },
     },
@@ -152,6 +153,20 @@ IAC_TIMEOUT_APPLY = env_int("IAC_TIMEOUT_APPLY", IAC_TASK_TIMEOUT, minimum=1)
 # in all, waiting base × 2^(n-1) seconds plus jitter between them. An apply never is.
 IAC_RETRY_ATTEMPTS = env_int("IAC_RETRY_ATTEMPTS", 3, minimum=1)
 IAC_RETRY_BASE_SECONDS = env_int("IAC_RETRY_BASE_SECONDS", 2, minimum=0)
+
+# Notifications (docs/monitoring.md): each delivery is a django-q2 task, retried with
+# exponential back-off (base × 2^(n-1), capped) up to IAC_NOTIFY_ATTEMPTS attempts in all;
+# 5 attempts from 30 s wait 30+60+120+240 s ≈ 7.5 min. A channel whose last
+# IAC_NOTIFY_FAILING_AFTER attempts failed is flagged as failing.
+IAC_NOTIFY_ATTEMPTS = env_int("IAC_NOTIFY_ATTEMPTS", 5, minimum=1)
+IAC_NOTIFY_BACKOFF_SECONDS = env_int("IAC_NOTIFY_BACKOFF_SECONDS", 30, minimum=0)
+IAC_NOTIFY_BACKOFF_MAX_SECONDS = env_int("IAC_NOTIFY_BACKOFF_MAX_SECONDS", 600, minimum=0)
+IAC_NOTIFY_TIMEOUT_SECONDS = env_int("IAC_NOTIFY_TIMEOUT_SECONDS", 10, minimum=1)
+IAC_NOTIFY_FAILING_AFTER = env_int("IAC_NOTIFY_FAILING_AFTER", 3, minimum=1)
+# Absolute links in messages (e.g. https://iac.example.com); empty: paths only.
+IAC_BASE_URL = env_str("IAC_BASE_URL").rstrip("/")
+# /metrics answers only with "Authorization: Bearer <token>"; empty: /metrics is off (404).
+IAC_METRICS_TOKEN = env_str("IAC_METRICS_TOKEN")
 
 REDIS_URL = env_str("REDIS_URL")
 Q_CLUSTER = {

@@ -27,7 +27,7 @@ from executions.executor.steps import (
 )
 from executions.executor.state_save import StateSaveFailed, save_state, write_backup
 from executions.models import WorkspaceTask
-from executions.notifications import notify_emergency
+from executions.notifications import notify_emergency, notify_event, run_event
 from executions.services import stored_lock_file, task_confirm
 from iacplatform.errors import DomainError
 from resources.aggregation import resource_version_map
@@ -55,9 +55,11 @@ class TaskRun:
         self.checkpointer: Checkpointer | None = None  # while an apply runs
         self.started = time.monotonic()
         self.pgids: list[int] = []  # every terraform process group this run started
+        self.stages: list[tuple[str, float]] = []  # (stage, monotonic start) for the stage histograms
 
     # -- helpers --------------------------------------------------------------------------
     def stage(self, stage: str) -> None:
+        self.stages.append((stage, time.monotonic()))
         self.task.stage = stage
         self.log.set_stage(stage)
         try:
@@ -65,6 +67,13 @@ class TaskRun:
         except Exception as exc:  # noqa: BLE001 — a database fault must not stop the run mid-terraform
             logger.warning("task %s: stage %s not recorded: %s", self.task.pk, stage, exc)
             reconnect_after_failure()
+
+    def stage_times(self) -> dict:
+        ends = [start for _, start in self.stages[1:]] + [time.monotonic()]
+        times: dict[str, float] = {}
+        for (stage, start), end in zip(self.stages, ends):
+            times[stage] = round(times.get(stage, 0.0) + end - start, 3)
+        return times
 
     def should_cancel(self) -> bool:
         """Cancel requested, or this worker lost the run (then terraform must stop, gracefully)."""
@@ -196,8 +205,10 @@ class TaskRun:
         if category and not hint:
             info = errors.category_info(category)
             hint = info.hint if info else ""
+        task.stage_seconds = self.stage_times()
         task.transition(status, error=error, category=category, hint=hint)
         self.task = task
+        notify_event(run_event(task), task=task)
         if category:
             info = errors.category_info(category)
             self.log.info(f"[platform] error category: {info.label} ({'transient' if info.retryable else 'permanent'})"
