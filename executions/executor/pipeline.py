@@ -208,12 +208,15 @@ class TaskRun:
         task.stage_seconds = self.stage_times()
         task.transition(status, error=error, category=category, hint=hint)
         self.task = task
-        notify_event(run_event(task), task=task)
         if category:
             info = errors.category_info(category)
             self.log.info(f"[platform] error category: {info.label} ({'transient' if info.retryable else 'permanent'})"
                           + (f" — {hint}" if hint else ""))
         self.log.complete(f"Run finished: {task.get_status_display()}" + (f" — {error}" if error else ""))
+        try:
+            notify_event(run_event(task), task=task)
+        except Exception:  # noqa: BLE001 — the run has ended and is recorded; a lost note must not change that
+            logger.exception("task %s: its notification was not recorded", task.pk)
 
     # -- plan -------------------------------------------------------------------------------
     def plan(self) -> None:
