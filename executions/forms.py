@@ -47,6 +47,10 @@ class ConfirmForm(forms.Form):
     )
 
 
+# A test message goes to its channel whatever the channel wants: not an event to pick.
+CHANNEL_EVENTS = [choice for choice in Notification.Event.choices if choice[0] != Notification.Event.TEST]
+
+
 class ChannelForm(forms.Form):
     """A new notification channel (the global list, or a workspace's)."""
 
@@ -60,14 +64,14 @@ class ChannelForm(forms.Form):
                   "Stored encrypted; never shown again.")
     secret = forms.CharField(required=False, max_length=200, widget=forms.PasswordInput(render_value=False),
                              help_text="Webhook only: the key of the X-IAC-Signature HMAC-SHA256. Stored encrypted.")
-    events = forms.MultipleChoiceField(choices=Notification.Event.choices, required=False,
+    events = forms.MultipleChoiceField(choices=CHANNEL_EVENTS, required=False,
                                        widget=forms.CheckboxSelectMultiple, help_text="None ticked: every event.")
     levels = forms.MultipleChoiceField(choices=Notification.Level.choices, required=False,
                                        widget=forms.CheckboxSelectMultiple, help_text="None ticked: every level.")
 
 
 class ChannelSettingsForm(forms.Form):
-    events = forms.MultipleChoiceField(choices=Notification.Event.choices, required=False,
+    events = forms.MultipleChoiceField(choices=CHANNEL_EVENTS, required=False,
                                        widget=forms.CheckboxSelectMultiple, help_text="None ticked: every event.")
     levels = forms.MultipleChoiceField(choices=Notification.Level.choices, required=False,
                                        widget=forms.CheckboxSelectMultiple, help_text="None ticked: every level.")

@@ -3,8 +3,9 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, resolve_url
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from executions import notifications as notes
 from executions.forms import ChannelForm, ChannelSettingsForm
@@ -14,6 +15,14 @@ from iacplatform.pages import form_error_from, render_page
 from workspaces.models import Workspace
 
 PER_PAGE = 30
+
+
+def _saved(request, to: str, *args):
+    """After a form saved: a redirect, or for an HTMX post a client-side one (a followed
+    redirect would swap the whole next page into the form)."""
+    if request.htmx:
+        return HttpResponseClientRedirect(resolve_url(to, *args))
+    return redirect(to, *args)
 
 
 def _forbidden_to_404(user, workspace) -> None:
@@ -106,7 +115,7 @@ def channel_list_view(request):
                 status = exc.status
             else:
                 messages.success(request, f"Channel {channel.name} added.")
-                return redirect("channel_detail", channel.pk)
+                return _saved(request, "channel_detail", channel.pk)
         else:
             status = 400
     context = {"channels": _manageable_channels(request.user), "form": form}
@@ -132,7 +141,7 @@ def channel_detail_view(request, pk):
                 status = exc.status
             else:
                 messages.success(request, f"Channel {channel.name} saved.")
-                return redirect("channel_detail", channel.pk)
+                return _saved(request, "channel_detail", channel.pk)
         else:
             status = 400
     deliveries = (channel.deliveries.select_related("notification").prefetch_related("attempt_log")

@@ -59,7 +59,8 @@ def test_channel_pages(client, workspace, superuser, staff, plain):
     response = client.post(url, {"name": "hook", "kind": "webhook", "target": "http://127.0.0.1:9/", "secret": "s",
                                  "levels": ["emergency"]}, HTTP_HX_REQUEST="true")
     channel = NotificationChannel.objects.get(name="hook")
-    assert response.status_code == 302 and channel.levels == ["emergency"] and channel.workspace is None
+    assert response.status_code == 200 and response["HX-Redirect"] == reverse("channel_detail", args=[channel.pk])
+    assert channel.levels == ["emergency"] and channel.workspace is None
     detail = client.get(reverse("channel_detail", args=[channel.pk])).content.decode()
     assert "127.0.0.1:9" not in detail  # the URL is never shown again
     client.force_login(staff)
