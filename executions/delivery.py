@@ -41,9 +41,10 @@ class SendFailed(Exception):
 
 
 def enqueue_delivery(delivery_id: int) -> None:
+    cluster = {"cluster": settings.IAC_NOTIFY_CLUSTER} if settings.IAC_NOTIFY_CLUSTER else {}
     try:
         async_task("executions.delivery.delivery_attempt", delivery_id, task_name=f"notify-{delivery_id}",
-                   group="notifications")
+                   group="notifications", **cluster)
     except Exception:  # noqa: BLE001 — the broker is down: the sweep sends it later
         logger.exception("delivery %s not enqueued: the sweep will retry it", delivery_id)
 

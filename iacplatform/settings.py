@@ -163,6 +163,11 @@ IAC_NOTIFY_BACKOFF_SECONDS = env_int("IAC_NOTIFY_BACKOFF_SECONDS", 30, minimum=0
 IAC_NOTIFY_BACKOFF_MAX_SECONDS = env_int("IAC_NOTIFY_BACKOFF_MAX_SECONDS", 600, minimum=0)
 IAC_NOTIFY_TIMEOUT_SECONDS = env_int("IAC_NOTIFY_TIMEOUT_SECONDS", 10, minimum=1)
 IAC_NOTIFY_FAILING_AFTER = env_int("IAC_NOTIFY_FAILING_AFTER", 3, minimum=1)
+# Deliveries share the run workers unless IAC_NOTIFY_CLUSTER names a separate django-q2 cluster
+# (started with `Q_CLUSTER_NAME=<name> manage.py qcluster`): then a hanging receiver can never
+# hold a slot a queued run needs.
+IAC_NOTIFY_CLUSTER = env_str("IAC_NOTIFY_CLUSTER")
+IAC_NOTIFY_WORKERS = env_int("IAC_NOTIFY_WORKERS", 2, minimum=1)
 # Absolute links in messages (e.g. https://iac.example.com); empty: paths only.
 IAC_BASE_URL = env_str("IAC_BASE_URL").rstrip("/")
 # /metrics answers only with "Authorization: Bearer <token>"; empty: /metrics is off (404).
@@ -183,6 +188,13 @@ Q_CLUSTER = {
     "poll": 0.1,
     "label": "Workers",
 }
+if IAC_NOTIFY_CLUSTER:
+    # One attempt per message as for runs; an attempt is bounded by its HTTP/SMTP timeout.
+    _notify_timeout = IAC_NOTIFY_TIMEOUT_SECONDS * 3 + 30
+    Q_CLUSTER["ALT_CLUSTERS"] = {IAC_NOTIFY_CLUSTER: {
+        "workers": IAC_NOTIFY_WORKERS, "timeout": _notify_timeout, "retry": _notify_timeout + 60,
+        "label": "Notification workers",
+    }}
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
