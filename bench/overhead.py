@@ -6,6 +6,9 @@ Runs the same terraform_data configuration (100 and 500 resources):
   (b) through the platform end to end with a real django-q2 worker: enqueue → plan task done with its
       summary and plan JSON stored; confirm → apply task done with the state version saved.
 Prints `BENCH <metric> <value>` lines. Uses DATABASE_URL when set (else the local SQLite file).
+Then the same again with monitoring on (issue 14): one global webhook channel wanting every event
+(a local receiver answering 200) and /metrics scraped every second; those lines end in `_monitored`,
+so both sets of ratios are printed side by side.
 
     .venv/bin/python bench/overhead.py
 """
@@ -25,14 +28,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iacplatform.settings")
 
+import http.server  # noqa: E402
+import threading  # noqa: E402
+
 import django  # noqa: E402
 
 django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+from django.db import IntegrityError  # noqa: E402
 
-from executions.models import WorkspaceTask  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.test import Client  # noqa: E402
+
+from executions.models import NotificationChannel, WorkspaceTask  # noqa: E402
+from executions.notifications import channel_create  # noqa: E402
 from executions.services import task_confirm, task_queue_run  # noqa: E402
 from workspaces.code.services import code_version_save
 from workspaces.models import StateVersion, Workspace  # noqa: E402
@@ -101,7 +112,18 @@ def platform(n: int, tag: str) -> tuple[float, float]:
             raise SystemExit(f"apply failed: {apply.error_message}")
         return plan_s, apply_s
     finally:
-        ws.delete()
+        _delete(ws)
+
+
+def _delete(ws) -> None:
+    """The worker records the run's notification just after the run ends: retry until it has."""
+    for _ in range(20):
+        try:
+            ws.delete()
+            return
+        except IntegrityError:
+            time.sleep(0.25)
+    ws.delete()
 
 
 def queue_start_latency(samples: int = 10) -> float:
@@ -115,7 +137,71 @@ def queue_start_latency(samples: int = 10) -> float:
             delays.append((task.started_at - task.queued_at).total_seconds())
         return statistics.median(delays)
     finally:
-        ws.delete()
+        _delete(ws)
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    received = 0
+
+    def do_POST(self):  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        _Receiver.received += 1
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class Monitoring:
+    """One channel (a local webhook answering 200) and a scraper hitting /metrics every second."""
+
+    def __init__(self):
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        user, _ = get_user_model().objects.get_or_create(username="bench-root", defaults={"is_superuser": True,
+                                                                                         "is_staff": True})
+        self.channel = channel_create(user=user, name=f"bench-{int(time.time())}", kind="webhook",
+                                      target=f"http://127.0.0.1:{self.server.server_address[1]}/", secret="bench")
+        settings.IAC_METRICS_TOKEN = "bench-token"
+        self.stop = threading.Event()
+        self.scrapes = 0
+        self.thread = threading.Thread(target=self._scrape, daemon=True)
+        self.thread.start()
+
+    def _scrape(self):
+        client = Client(HTTP_HOST="127.0.0.1")
+        while not self.stop.wait(1.0):
+            response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer bench-token")
+            assert response.status_code == 200, response.status_code
+            self.scrapes += 1
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        print(f"BENCH monitored_scrapes {self.scrapes}")
+        print(f"BENCH monitored_notifications_received {_Receiver.received}")
+        NotificationChannel.objects.filter(pk=self.channel.pk).delete()
+        self.server.shutdown()
+
+
+def measure(suffix: str) -> None:
+    for n in (100, 500):
+        # Alternate the two sides and keep the medians: one slow run must not decide the ratio.
+        runs = [(bare(n), platform(n, f"run{i}{suffix}")) for i in range(REPEATS)]
+        bare_plan = statistics.median(b[0] for b, _ in runs)
+        bare_apply = statistics.median(b[1] for b, _ in runs)
+        plat_plan = statistics.median(p[0] for _, p in runs)
+        plat_apply = statistics.median(p[1] for _, p in runs)
+        print(f"BENCH bare_plan_{n}_s{suffix} {bare_plan:.3f}")
+        print(f"BENCH platform_plan_{n}_s{suffix} {plat_plan:.3f}")
+        print(f"BENCH plan_ratio_{n}{suffix} {plat_plan / bare_plan:.3f}")
+        print(f"BENCH bare_apply_{n}_s{suffix} {bare_apply:.3f}")
+        print(f"BENCH platform_apply_{n}_s{suffix} {plat_apply:.3f}")
+        if n == 500:
+            print(f"BENCH apply_ratio_{n}{suffix} {plat_apply / bare_apply:.3f}")
+        sys.stdout.flush()
+    print(f"BENCH queue_start_median_s{suffix} {queue_start_latency():.3f}")
 
 
 def main() -> None:
@@ -127,22 +213,12 @@ def main() -> None:
     try:
         time.sleep(2)
         queue_start_latency(4)  # warm-up: each worker process pays its imports and terraform check once
-        for n in (100, 500):
-            # Alternate the two sides and keep the medians: one slow run must not decide the ratio.
-            runs = [(bare(n), platform(n, f"run{i}")) for i in range(REPEATS)]
-            bare_plan = statistics.median(b[0] for b, _ in runs)
-            bare_apply = statistics.median(b[1] for b, _ in runs)
-            plat_plan = statistics.median(p[0] for _, p in runs)
-            plat_apply = statistics.median(p[1] for _, p in runs)
-            print(f"BENCH bare_plan_{n}_s {bare_plan:.3f}")
-            print(f"BENCH platform_plan_{n}_s {plat_plan:.3f}")
-            print(f"BENCH plan_ratio_{n} {plat_plan / bare_plan:.3f}")
-            print(f"BENCH bare_apply_{n}_s {bare_apply:.3f}")
-            print(f"BENCH platform_apply_{n}_s {plat_apply:.3f}")
-            if n == 500:
-                print(f"BENCH apply_ratio_{n} {plat_apply / bare_apply:.3f}")
-            sys.stdout.flush()
-        print(f"BENCH queue_start_median_s {queue_start_latency():.3f}")
+        measure("")
+        monitoring = Monitoring()
+        try:
+            measure("_monitored")
+        finally:
+            monitoring.close()
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:

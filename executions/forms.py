@@ -2,8 +2,10 @@
 
 from django import forms
 
+from executions.models import Notification, NotificationChannel
 from executions.services import clean_targets
 from iacplatform.errors import DomainError
+from workspaces.models import Workspace
 
 
 class RunForm(forms.Form):
@@ -43,3 +45,39 @@ class ConfirmForm(forms.Form):
         required=False, max_length=500,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Comment (optional)"}),
     )
+
+
+# A test message goes to its channel whatever the channel wants: not an event to pick.
+CHANNEL_EVENTS = [choice for choice in Notification.Event.choices if choice[0] != Notification.Event.TEST]
+
+
+class ChannelForm(forms.Form):
+    """A new notification channel (the global list, or a workspace's)."""
+
+    name = forms.CharField(max_length=100)
+    kind = forms.ChoiceField(choices=NotificationChannel.Kind.choices, initial=NotificationChannel.Kind.APPRISE)
+    workspace = forms.ModelChoiceField(queryset=Workspace.objects.order_by("name"), required=False,
+                                       to_field_name="name", empty_label="— every workspace (global) —")
+    target = forms.CharField(
+        max_length=2000, label="URL", widget=forms.TextInput(attrs={"class": "mono", "autocomplete": "off"}),
+        help_text="An Apprise URL (slack://…, msteams://…, discord://…, mailtos://…) or the webhook's http(s) URL. "
+                  "Stored encrypted; never shown again.")
+    secret = forms.CharField(required=False, max_length=200, widget=forms.PasswordInput(render_value=False),
+                             help_text="Webhook only: the key of the X-IAC-Signature HMAC-SHA256. Stored encrypted.")
+    events = forms.MultipleChoiceField(choices=CHANNEL_EVENTS, required=False,
+                                       widget=forms.CheckboxSelectMultiple, help_text="None ticked: every event.")
+    levels = forms.MultipleChoiceField(choices=Notification.Level.choices, required=False,
+                                       widget=forms.CheckboxSelectMultiple, help_text="None ticked: every level.")
+
+
+class ChannelSettingsForm(forms.Form):
+    events = forms.MultipleChoiceField(choices=CHANNEL_EVENTS, required=False,
+                                       widget=forms.CheckboxSelectMultiple, help_text="None ticked: every event.")
+    levels = forms.MultipleChoiceField(choices=Notification.Level.choices, required=False,
+                                       widget=forms.CheckboxSelectMultiple, help_text="None ticked: every level.")
+    enabled = forms.BooleanField(required=False)
+    target = forms.CharField(required=False, max_length=2000, label="New URL",
+                             widget=forms.TextInput(attrs={"class": "mono", "autocomplete": "off"}),
+                             help_text="Leave empty to keep the stored one.")
+    secret = forms.CharField(required=False, max_length=200, label="New secret",
+                             widget=forms.PasswordInput(render_value=False), help_text="Leave empty to keep it.")

@@ -88,6 +88,7 @@ class WorkspaceTask(models.Model):
     change_summary = models.JSONField(default=dict, blank=True)
     has_changes = models.BooleanField(null=True, blank=True)
     outputs = models.JSONField(default=dict, blank=True)
+    stage_seconds = models.JSONField(default=dict, blank=True)  # {stage: seconds} of a finished run
     # What the plan was made from (code/resource versions, variables checksum, state
     # serial) and anything else a later step needs.
     context = models.JSONField(default=dict, blank=True)
@@ -239,12 +240,29 @@ class TaskLog(models.Model):
 
 
 class Notification(models.Model):
+    """Something an operator should hear about: shown in the notification center, sent to channels."""
+
     class Level(models.TextChoices):
         INFO = "info", "Info"
         WARNING = "warning", "Warning"
         EMERGENCY = "emergency", "Emergency"
 
+    class Event(models.TextChoices):
+        RUN_NEEDS_CONFIRMATION = "run_needs_confirmation", "Run needs confirmation"
+        RUN_APPLIED = "run_applied", "Run applied"
+        RUN_FAILED = "run_failed", "Run failed"
+        RUN_CANCELLED = "run_cancelled", "Run cancelled"
+        HOOK_FAILED = "hook_failed", "Policy/hook failed"
+        DRIFT_DETECTED = "drift_detected", "Drift detected"
+        STATE_SAVE_FAILED = "state_save_failed", "State save failed"
+        RUN_RECOVERED = "run_recovered", "Run recovered"
+        WORKSPACE_LOCKED = "workspace_locked", "Workspace locked"
+        WORKSPACE_UNLOCKED = "workspace_unlocked", "Workspace unlocked"
+        TEST = "test", "Test message"
+        OTHER = "other", "Other"
+
     level = models.CharField(max_length=16, choices=Level.choices)
+    event = models.CharField(max_length=32, choices=Event.choices, default=Event.OTHER)
     workspace = models.ForeignKey(
         "workspaces.Workspace", null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
     )
@@ -252,10 +270,118 @@ class Notification(models.Model):
     title = models.CharField(max_length=200)
     message = models.TextField(blank=True)
     acknowledged = models.BooleanField(default=False)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    read_by = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The banner: "emergencies not yet acknowledged".
+            models.Index(fields=["level", "acknowledged"], name="exec_note_level_ack_idx"),
+        ]
 
     def __str__(self):
         return f"[{self.level}] {self.title}"
+
+
+class NotificationChannel(models.Model):
+    """Where notifications go: an Apprise URL or a signed webhook; global (no workspace) or one workspace's."""
+
+    class Kind(models.TextChoices):
+        APPRISE = "apprise", "Apprise URL"
+        WEBHOOK = "webhook", "Webhook (JSON, HMAC-SHA256)"
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", null=True, blank=True, on_delete=models.CASCADE, related_name="notification_channels"
+    )
+    # Apprise URLs and webhook URLs carry tokens and passwords: both encrypted at rest.
+    target_encrypted = models.TextField(editable=False)
+    secret_encrypted = models.TextField(blank=True, editable=False)
+    events = models.JSONField(default=list, blank=True)  # empty: every event
+    levels = models.JSONField(default=list, blank=True)  # empty: every level
+    enabled = models.BooleanField(default=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["workspace_id", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="%(app_label)s_%(class)s_unique_name"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.kind})"
+
+    @property
+    def failing(self) -> bool:
+        return self.consecutive_failures >= settings.IAC_NOTIFY_FAILING_AFTER
+
+    def wants(self, *, event: str, level: str) -> bool:
+        return self.enabled and (not self.events or event in self.events) and (not self.levels or level in self.levels)
+
+
+class NotificationDelivery(models.Model):
+    """One notification to one channel: retried with back-off, every attempt logged."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        RETRYING = "retrying", "Waiting to retry"
+        SUCCEEDED = "succeeded", "Delivered"
+        FAILED = "failed", "Failed"
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.ForeignKey(NotificationChannel, on_delete=models.CASCADE, related_name="deliveries")
+    delivery_id = models.UUIDField(unique=True)  # sent to the receiver: idempotency
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    next_try_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The sweep: "deliveries due for a try".
+            models.Index(fields=["status", "next_try_at"], name="exec_delivery_due_idx"),
+        ]
+
+    def __str__(self):
+        return f"delivery {self.delivery_id} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    delivery = models.ForeignKey(NotificationDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    ok = models.BooleanField()
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "number"], name="%(app_label)s_%(class)s_unique_number"),
+        ]
+
+
+class WorkerBeat(models.Model):
+    """The last sign of life of each worker host (for the "worker missing" alert)."""
+
+    host = models.CharField(max_length=255, unique=True)
+    pid = models.IntegerField(null=True, blank=True)
+    seen_at = models.DateTimeField()

@@ -8,9 +8,10 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from executions import delivery
 from executions.executor import recovery
 from executions.executor.pipeline import TaskRun
-from executions.models import WorkspaceTask
+from executions.models import WorkerBeat, WorkspaceTask
 from executions.services import claim_task, dispatch_workspace
 
 logger = logging.getLogger("executions.tasks")
@@ -18,6 +19,7 @@ Status = WorkspaceTask.Status
 
 
 def run_task(task_id: int) -> str:
+    worker_beat()
     task = claim_task(task_id, host=settings.IAC_WORKER_HOST, pid=os.getpid())
     if task is None:
         return "not claimed"
@@ -82,6 +84,7 @@ def on_worker_spawn(sender=None, proc_name: str = "", **kwargs) -> None:
     """A worker process started (at cluster start, or replacing one that died): the runs of a
     dead worker of this host are taken at once, not after the heartbeat goes stale."""
     try:
+        worker_beat()
         reaped = reap_dead_workers(local_only=True)
         if reaped:
             logger.warning("%s: took over the lost runs %s of this host", proc_name, reaped)
@@ -91,7 +94,8 @@ def on_worker_spawn(sender=None, proc_name: str = "", **kwargs) -> None:
 
 def sweep() -> dict:
     """Periodic: finish what an outage left undone, reap dead workers' tasks, wake up queued
-    tasks whose message was lost."""
+    tasks whose message was lost, send the notifications whose next try is due."""
+    worker_beat()
     pending = recovery.process_pending_markers()
     reaped = reap_dead_workers()
     woken = []
@@ -99,4 +103,11 @@ def sweep() -> dict:
         task_id = dispatch_workspace(workspace_id)
         if task_id:
             woken.append(task_id)
-    return {"recovered": pending, "reaped": reaped, "dispatched": woken}
+    notified = delivery.deliveries_due()
+    return {"recovered": pending, "reaped": reaped, "dispatched": woken, "notifications": notified}
+
+
+def worker_beat() -> None:
+    """This host's workers are alive (the metrics' worker heartbeat age, the "worker missing" alert)."""
+    WorkerBeat.objects.update_or_create(host=settings.IAC_WORKER_HOST,
+                                        defaults={"pid": os.getpid(), "seen_at": timezone.now()})

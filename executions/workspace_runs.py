@@ -3,15 +3,19 @@
 Registered in ``ExecutionsConfig.ready``; see docs/architecture.md.
 """
 
+import logging
+
 from django.db.models import Count, F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import RowNumber
 
 from executions import selectors, services
-from executions.models import WorkspaceTask
+from executions.models import Notification, WorkspaceTask
+from executions.notifications import notify_event
 from workspaces.runs import RunsPort
 
 Status = WorkspaceTask.Status
 RECENT_RUNS_PER_VERSION = 5
+logger = logging.getLogger("executions.workspace_runs")
 
 
 class ExecutionsRuns(RunsPort):
@@ -64,6 +68,18 @@ class ExecutionsRuns(RunsPort):
 
     def workspace_unlocked(self, workspace) -> None:
         services.dispatch_workspace(workspace.pk)
+
+    def workspace_lock_changed(self, workspace, *, locked, reason="", user=None) -> None:
+        who = f" by {user.get_username()}" if user is not None and getattr(user, "pk", None) else ""
+        try:
+            if locked:
+                notify_event(Notification.Event.WORKSPACE_LOCKED, workspace=workspace,
+                             title=f"Workspace {workspace.name} locked{who}", message=reason)
+            else:
+                notify_event(Notification.Event.WORKSPACE_UNLOCKED, workspace=workspace,
+                             title=f"Workspace {workspace.name} unlocked{who}", message="Its queued runs may start.")
+        except Exception:  # noqa: BLE001 — the lock itself is done; a lost note must not undo or fail it
+            logger.exception("lock notification for workspace %s not recorded", workspace.pk)
 
     def queue_plan(self, *, workspace, kind, targets=(), message="", user=None):
         return services.task_queue_run(workspace=workspace, kind=kind, targets=targets, message=message, user=user)

@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "executions.context_processors.notifications",
             ],
         },
     },
@@ -157,6 +158,7 @@ AXES_COOLOFF_TIME = env_int("IAC_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60  # 
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False  # failed logins are audit events already (workspaces.audit)
 
 # --- Terraform and the executor -------------------------------------------------------
 _default_tf = Path(sys.executable).parent / "iac-terraform"
@@ -194,6 +196,25 @@ IAC_TIMEOUT_APPLY = env_int("IAC_TIMEOUT_APPLY", IAC_TASK_TIMEOUT, minimum=1)
 IAC_RETRY_ATTEMPTS = env_int("IAC_RETRY_ATTEMPTS", 3, minimum=1)
 IAC_RETRY_BASE_SECONDS = env_int("IAC_RETRY_BASE_SECONDS", 2, minimum=0)
 
+# Notifications (docs/monitoring.md): each delivery is a django-q2 task, retried with
+# exponential back-off (base × 2^(n-1), capped) up to IAC_NOTIFY_ATTEMPTS attempts in all;
+# 5 attempts from 30 s wait 30+60+120+240 s ≈ 7.5 min. A channel whose last
+# IAC_NOTIFY_FAILING_AFTER attempts failed is flagged as failing.
+IAC_NOTIFY_ATTEMPTS = env_int("IAC_NOTIFY_ATTEMPTS", 5, minimum=1)
+IAC_NOTIFY_BACKOFF_SECONDS = env_int("IAC_NOTIFY_BACKOFF_SECONDS", 30, minimum=0)
+IAC_NOTIFY_BACKOFF_MAX_SECONDS = env_int("IAC_NOTIFY_BACKOFF_MAX_SECONDS", 600, minimum=0)
+IAC_NOTIFY_TIMEOUT_SECONDS = env_int("IAC_NOTIFY_TIMEOUT_SECONDS", 10, minimum=1)
+IAC_NOTIFY_FAILING_AFTER = env_int("IAC_NOTIFY_FAILING_AFTER", 3, minimum=1)
+# Deliveries share the run workers unless IAC_NOTIFY_CLUSTER names a separate django-q2 cluster
+# (started with `Q_CLUSTER_NAME=<name> manage.py qcluster`): then a hanging receiver can never
+# hold a slot a queued run needs.
+IAC_NOTIFY_CLUSTER = env_str("IAC_NOTIFY_CLUSTER")
+IAC_NOTIFY_WORKERS = env_int("IAC_NOTIFY_WORKERS", 2, minimum=1)
+# Absolute links in messages (e.g. https://iac.example.com); empty: paths only.
+IAC_BASE_URL = env_str("IAC_BASE_URL").rstrip("/")
+# /metrics answers only with "Authorization: Bearer <token>"; empty: /metrics is off (404).
+IAC_METRICS_TOKEN = env_str("IAC_METRICS_TOKEN")
+
 REDIS_URL = env_str("REDIS_URL")
 Q_CLUSTER = {
     "name": "iacplatform",
@@ -209,6 +230,13 @@ Q_CLUSTER = {
     "poll": 0.1,
     "label": "Workers",
 }
+if IAC_NOTIFY_CLUSTER:
+    # One attempt per message as for runs; an attempt is bounded by its HTTP/SMTP timeout.
+    _notify_timeout = IAC_NOTIFY_TIMEOUT_SECONDS * 3 + 30
+    Q_CLUSTER["ALT_CLUSTERS"] = {IAC_NOTIFY_CLUSTER: {
+        "workers": IAC_NOTIFY_WORKERS, "timeout": _notify_timeout, "retry": _notify_timeout + 60,
+        "label": "Notification workers",
+    }}
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:

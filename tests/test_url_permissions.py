@@ -26,17 +26,21 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from executions.models import WorkspaceTask
+from executions.models import Notification, NotificationChannel, WorkspaceTask
+from executions.notifications import delivery_create
 from resources.services.resources import resource_create, resource_update
 from resources.services.snapshots import snapshot_create
 from tests.workspaces import version_helpers as vh
 from workspaces.code.services import code_version_save
+from workspaces.crypto import encrypt_text
 from workspaces.models import Role, Workspace, WorkspaceMember
 from workspaces.services import variable_set, variables_checksum
 from workspaces.state.services import state_upload
 from workspaces.tokens import api_token_create
 
 PUBLIC, LOGIN, STAFF, OWN, SUPER = "public", "login", "staff", "own", "superuser"  # OWN: the reader's own API token
+MANAGE = "manage"  # notification channels: a workspace admin's; to anyone else they do not exist (404)
+TOKEN = "metrics-token"  # /metrics: the bearer token of IAC_METRICS_TOKEN, whoever is logged in
 R, P, A, AD = Role.READER, Role.PLANNER, Role.APPLIER, Role.ADMIN
 ROLES = ("anonymous", "outsider", "reader", "planner", "applier", "admin", "superuser")
 RANK = {"reader": R, "planner": P, "applier": A, "admin": AD, "superuser": AD}
@@ -154,6 +158,16 @@ TABLE = {
     API + "snapshots/<snapshot_pk>": {"GET": (R, 200), "DELETE": (P, 204)},
     API + "snapshots/<snapshot_pk>/restore": {"POST": (P, 200)},
     API + "resources/<resource_pk>/dependencies": {"GET": (R, 200), "PUT": (P, 200, {"depends_on": []})},
+    # --- notification center, channels, metrics ----------------------------------------------------
+    "notifications/": {"GET": (LOGIN, 200)},
+    "notifications/<int:pk>/": {"GET": (R, 200)},
+    "notifications/<int:pk>/acknowledge/": {"POST": (AD, 302)},
+    "notifications/deliveries/<int:pk>/resend/": {"POST": (MANAGE, 302)},
+    "notifications/channels/": {"GET": (MANAGE, 200), "POST": (MANAGE, 400)},
+    "notifications/channels/<int:pk>/": {"GET": (MANAGE, 200), "POST": (MANAGE, 400)},
+    "notifications/channels/<int:pk>/test/": {"POST": (MANAGE, 302)},
+    "notifications/channels/<int:pk>/delete/": {"POST": (MANAGE, 302)},
+    "metrics": {"GET": (TOKEN, 401)},
     # --- the Django admin: every pattern under admin/ is for staff only (Django's own check) ----
     "admin/": STAFF,
 }
@@ -223,15 +237,24 @@ def world(db):
         clients[name] = Client()
         clients[name].force_login(user)
     token, _ = api_token_create(user=users.get(username="reader"), name="reader's")
+    channel = NotificationChannel.objects.create(name="ops", kind="webhook", workspace=ws,
+                                                 target_encrypted=encrypt_text("http://127.0.0.1:9/hook"),
+                                                 secret_encrypted=encrypt_text("s3cret"))
+    note = Notification.objects.create(level="emergency", title="state not saved", workspace=ws)
+    delivery = delivery_create(notification=note, channel=channel)
     kwargs = {"token_id": token.pk, "name": ws.name, "variable_id": variable.pk, "member_id": team_member.pk, "number": 1, "serial": 1,
               "task_id": task.pk, "version": 1, "resource_pk": resource.pk, "snapshot_pk": snapshot.pk}
     return {"clients": clients, "kwargs": kwargs, "resource": resource, "snapshot": snapshot,
+            "notification": note, "channel": channel, "delivery": delivery,
             "third_state": vh.state(3, [])}
 
 
 def _url(route: str, world) -> str:
     kwargs = dict(world["kwargs"])
     kwargs["pk"] = world["snapshot"].pk if "snapshots/<int:pk>" in route else world["resource"].pk
+    if route.startswith("notifications/"):
+        kwargs["pk"] = (world["channel"].pk if "channels/" in route else world["delivery"].pk if "deliveries/" in route
+                        else world["notification"].pk)
 
     def value(match):
         return str(kwargs[match.group(2)])
@@ -250,6 +273,8 @@ def _expected(route: str, role: str, need, status: int) -> int:
     is_api = route.startswith("api/")
     if need == PUBLIC:
         return status
+    if need == TOKEN:
+        return status  # not a session matter: without the bearer token, 401 for everyone
     if role == "anonymous":
         return 401 if is_api else 302
     if need == LOGIN:
@@ -258,6 +283,10 @@ def _expected(route: str, role: str, need, status: int) -> int:
         return status if role == "reader" else 404
     if need == SUPER:
         return status if role == "superuser" else 403
+    if need == MANAGE:
+        return status if role in ("admin", "superuser") else 404
+    if need == TOKEN:
+        return status
     if role == "outsider":
         return 404
     return status if RANK[role] >= need else 403

@@ -43,6 +43,9 @@ class RunsPort:
     def workspace_unlocked(self, workspace) -> None:
         """The workspace was unlocked: its queued runs may start."""
 
+    def workspace_lock_changed(self, workspace, *, locked: bool, reason: str = "", user=None) -> None:
+        """The workspace was locked or unlocked (operators hear about it)."""
+
     def queue_plan(self, *, workspace, kind: str, targets=(), message: str = "", user=None):
         """Queue a run through the normal queue (resources' targeted plans)."""
         raise Conflict("Runs are not available: the executions app is not installed.")

@@ -54,6 +54,8 @@ def workspace_lock(*, workspace: Workspace, reason: str, user=None) -> Workspace
         locked=True, lock_reason=reason, locked_by=user, locked_at=timezone.now(), updated_at=timezone.now()
     )
     workspace.refresh_from_db()
+    if updated:
+        transaction.on_commit(lambda: runs().workspace_lock_changed(workspace, locked=True, reason=reason, user=user))
     if not updated and reason and reason not in workspace.lock_reason:
         # Already locked (e.g. by an operator); a system lock must still be recorded.
         Workspace.objects.filter(pk=workspace.pk).update(lock_reason=f"{workspace.lock_reason}\n{reason}".strip())
@@ -65,12 +67,14 @@ def workspace_lock(*, workspace: Workspace, reason: str, user=None) -> Workspace
 
 def workspace_unlock(*, workspace: Workspace, user=None) -> Workspace:
     """Unlock a workspace; its queued runs may start again (once this commits)."""
-    Workspace.objects.filter(pk=workspace.pk).update(
+    unlocked = Workspace.objects.filter(pk=workspace.pk, locked=True).update(
         locked=False, lock_reason="", locked_by=None, locked_at=None, updated_at=timezone.now()
     )
     workspace.refresh_from_db()
     audit_record("workspace.unlock", user=user, workspace=workspace)
     transaction.on_commit(lambda: runs().workspace_unlocked(workspace))
+    if unlocked:
+        transaction.on_commit(lambda: runs().workspace_lock_changed(workspace, locked=False, user=user))
     return workspace
 
 

@@ -28,7 +28,7 @@ from executions.executor.steps import (
 )
 from executions.executor.state_save import StateSaveFailed, leave_for_recovery, save_state, write_backup
 from executions.models import WorkspaceTask
-from executions.notifications import notify_emergency
+from executions.notifications import notify_emergency, notify_event, run_event
 from executions.services import stored_lock_file, task_confirm
 from iacplatform.errors import DomainError
 from resources.aggregation import resource_version_map
@@ -56,9 +56,11 @@ class TaskRun:
         self.checkpointer: Checkpointer | None = None  # while an apply runs
         self.started = time.monotonic()
         self.pgids: list[int] = []  # every terraform process group this run started
+        self.stages: list[tuple[str, float]] = []  # (stage, monotonic start) for the stage histograms
 
     # -- helpers --------------------------------------------------------------------------
     def stage(self, stage: str) -> None:
+        self.stages.append((stage, time.monotonic()))
         self.task.stage = stage
         self.log.set_stage(stage)
         try:
@@ -66,6 +68,13 @@ class TaskRun:
         except Exception as exc:  # noqa: BLE001 — a database fault must not stop the run mid-terraform
             logger.warning("task %s: stage %s not recorded: %s", self.task.pk, stage, exc)
             reconnect_after_failure()
+
+    def stage_times(self) -> dict:
+        ends = [start for _, start in self.stages[1:]] + [time.monotonic()]
+        times: dict[str, float] = {}
+        for (stage, start), end in zip(self.stages, ends):
+            times[stage] = round(times.get(stage, 0.0) + end - start, 3)
+        return times
 
     def should_cancel(self) -> bool:
         """Cancel requested, or this worker lost the run (then terraform must stop, gracefully)."""
@@ -200,6 +209,7 @@ class TaskRun:
         if category and not hint:
             info = errors.category_info(category)
             hint = info.hint if info else ""
+        task.stage_seconds = self.stage_times()
         task.transition(status, error=error, category=category, hint=hint)
         self.task = task
         if category:
@@ -207,6 +217,10 @@ class TaskRun:
             self.log.info(f"[platform] error category: {info.label} ({'transient' if info.retryable else 'permanent'})"
                           + (f" — {hint}" if hint else ""))
         self.log.complete(f"Run finished: {task.get_status_display()}" + (f" — {error}" if error else ""))
+        try:
+            notify_event(run_event(task), task=task)
+        except Exception:  # noqa: BLE001 — the run has ended and is recorded; a lost note must not change that
+            logger.exception("task %s: its notification was not recorded", task.pk)
 
     # -- plan -------------------------------------------------------------------------------
     def plan(self) -> None:

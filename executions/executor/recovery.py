@@ -24,7 +24,7 @@ from executions.executor import runner
 from executions.executor.state_save import (
     PENDING_SUFFIX, backup_dir, discard_backup, lock_and_alert, write_backup,
 )
-from executions.models import StateCheckpoint, WorkspaceTask
+from executions.models import Notification, StateCheckpoint, WorkspaceTask
 from executions.notifications import notify_emergency
 from iacplatform.errors import DomainError
 from workspaces.crypto import decrypt_bytes
@@ -132,7 +132,8 @@ def recover_lost_apply(task: WorkspaceTask) -> str:
               f"stopped during the apply. Recovered: {what}. Check the real infrastructure against the latest "
               f"state (a plan shows the difference) before unlocking"
               + (f"; the state before the apply was serial {start_serial}." if start_serial else "."))
-    lock_and_alert(workspace, task, reason, backup=None, title=f"Run #{task.pk} on {workspace.name} lost during apply")
+    lock_and_alert(workspace, task, reason, backup=None, title=f"Run #{task.pk} on {workspace.name} lost during apply",
+                   event=Notification.Event.RUN_RECOVERED)
     if workdir is not None:
         shutil.rmtree(workdir, ignore_errors=True)
     logger.critical("recovered lost apply %s: %s", task.pk, what)
@@ -173,7 +174,8 @@ def process_pending_markers() -> list[str]:
                     stored = f" The backed-up state was not stored ({exc.message}); it stays in {backup}."
             reason = marker["reason"] + stored
             workspace_lock(workspace=workspace, reason=reason)
-            notify_emergency(marker["title"], reason, workspace=workspace, task=task)
+            notify_emergency(marker["title"], reason, workspace=workspace, task=task,
+                             event=marker.get("event", Notification.Event.STATE_SAVE_FAILED))
             if task is not None and task.status == Status.RUNNING:
                 WorkspaceTask.objects.filter(pk=task.pk, status=Status.RUNNING).update(
                     status=Status.FAILED, stage=Stage.DONE, finished_at=timezone.now(),

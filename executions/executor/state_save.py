@@ -23,6 +23,7 @@ from django.conf import settings
 from iacplatform.db import reconnect_after_failure
 from django.utils import timezone
 
+from executions.models import Notification
 from executions.notifications import notify_emergency
 from iacplatform.errors import Conflict, DomainError, NotFound
 from workspaces import services as workspace_services
@@ -129,19 +130,20 @@ def save_state(*, task, content: str, log=None, source: str = "apply"):
     raise StateSaveFailed(reason, backup)
 
 
-def lock_and_alert(workspace: Workspace, task, reason: str, *, backup: Path | None, title: str) -> bool:
+def lock_and_alert(workspace: Workspace, task, reason: str, *, backup: Path | None, title: str,
+                   event: str = Notification.Event.STATE_SAVE_FAILED) -> bool:
     """Lock the workspace and raise an emergency; when the database refuses, leave a marker for the sweep."""
     try:
         reconnect_after_failure()
         workspace_services.workspace_lock(workspace=workspace, reason=reason)
-        notify_emergency(title, reason, workspace=workspace, task=task)
+        notify_emergency(title, reason, workspace=workspace, task=task, event=event)
         return True
     except Exception as exc:  # noqa: BLE001 — the database is gone: the sweep finishes the job
         logger.critical("could not lock workspace %s / raise the emergency (%s): pending recovery recorded",
                         workspace.pk, exc)
         if backup is not None:
             marker = {"workspace_id": workspace.pk, "task_id": getattr(task, "pk", None), "reason": reason,
-                      "title": title, "backup": str(backup)}
+                      "title": title, "backup": str(backup), "event": event}
             _write_private(pending_path(backup), json.dumps(marker))
         return False
 

@@ -144,7 +144,7 @@ def _assert_recovered(ws, files, apply, worker, count):
     ws.refresh_from_db()
     assert ws.locked, worker.output()[-3000:]
     assert f"Run #{apply.pk}" in ws.lock_reason and "Recovered:" in ws.lock_reason
-    assert Notification.objects.filter(level="emergency", workspace=ws, task=apply).exists()
+    assert Notification.objects.filter(level="emergency", event="run_recovered", workspace=ws, task=apply).exists()
     version = StateVersion.objects.get(workspace=ws, source="recovered")
     in_state = {r["name"] for r in json.loads(version.content)["resources"]}
     on_disk = {p.stem for p in files.glob("*.txt")}
