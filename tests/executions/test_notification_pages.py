@@ -8,6 +8,7 @@ from executions.models import Notification, NotificationChannel, NotificationDel
 from executions.notifications import can_manage_channels, channel_create, notify_event
 from iacplatform.errors import Forbidden
 from tests.executions.receivers import WebhookReceiver
+from workspaces.models import Role, WorkspaceMember
 from workspaces.services import workspace_lock, workspace_unlock
 
 
@@ -17,13 +18,19 @@ def superuser(django_user_model):
 
 
 @pytest.fixture
-def staff(django_user_model):
-    return django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+def staff(workspace, django_user_model):
+    """The workspace's admin (the role that manages its channels); the name is historical."""
+    account = django_user_model.objects.create_user("staff", password="pw")
+    WorkspaceMember.objects.create(workspace=workspace, user=account, role=Role.ADMIN)
+    return account
 
 
 @pytest.fixture
-def plain(django_user_model):
-    return django_user_model.objects.create_user("plain", password="pw")
+def plain(workspace, django_user_model):
+    """A reader of the workspace: sees its notifications, manages nothing."""
+    account = django_user_model.objects.create_user("plain", password="pw")
+    WorkspaceMember.objects.create(workspace=workspace, user=account, role=Role.READER)
+    return account
 
 
 def test_who_manages_which_channels(workspace, superuser, staff, plain, django_user_model):
@@ -94,6 +101,7 @@ def test_the_bell_the_list_filters_and_the_banner(client, workspace, superuser, 
     notify_event("run_applied", workspace=workspace, title="applied on demo")
     notify_event("run_failed", workspace=other, title="failed on other")
     emergency = notify_event("state_save_failed", workspace=workspace, title="state of demo not saved")
+    WorkspaceMember.objects.create(workspace=other, user=plain, role=Role.READER)
     client.force_login(plain)
     home = client.get(reverse("workspace_list")).content.decode()
     assert 'id="notification-unread">3<' in home
@@ -105,7 +113,7 @@ def test_the_bell_the_list_filters_and_the_banner(client, workspace, superuser, 
     assert "applied on demo" in listing and "failed on other" not in listing and "<html" not in listing
     client.get(reverse("notification_list"))
     assert 'id="notification-unread"' not in client.get(reverse("workspace_list")).content.decode()
-    assert client.post(reverse("notification_acknowledge", args=[emergency.pk])).status_code == 302
+    assert client.post(reverse("notification_acknowledge", args=[emergency.pk])).status_code == 403
     emergency.refresh_from_db()
     assert not emergency.acknowledged
     client.force_login(superuser)
