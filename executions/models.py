@@ -4,6 +4,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from executions.errors import category_info
+from executions.executor import stages
 
 
 class IllegalTransition(Exception):
@@ -21,6 +22,8 @@ class WorkspaceTask(models.Model):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         PLANNED = "planned", "Needs confirmation"
+        # A soft-mandatory policy denied the plan: an admin overrides (with a reason) or discards.
+        POLICY_OVERRIDE = "policy_override", "Policy override needed"
         PLANNED_NO_CHANGES = "planned_no_changes", "No changes"
         PLAN_FINISHED = "plan_finished", "Planned"
         CONFIRMED = "confirmed", "Confirmed"
@@ -51,25 +54,22 @@ class WorkspaceTask(models.Model):
             Status.APPLIED,
             Status.FAILED,
             Status.CANCELLED,
+            Status.POLICY_OVERRIDE,
         },
+        Status.POLICY_OVERRIDE: {Status.PLANNED, Status.PLAN_FINISHED, Status.DISCARDED, Status.CANCELLED,
+                                 Status.FAILED},
         Status.PLANNED: {Status.CONFIRMED, Status.DISCARDED, Status.CANCELLED, Status.FAILED},
     }
 
-    class Stage(models.TextChoices):
-        PENDING = "pending", "Pending"
-        PREPARING = "preparing", "Preparing"
-        INIT = "init", "Initializing"
-        PLANNING = "planning", "Planning"
-        SAVING_PLAN = "saving_plan", "Saving plan"
-        AWAITING_CONFIRMATION = "awaiting_confirmation", "Waiting for confirmation"
-        APPLYING = "applying", "Applying"
-        SAVING_STATE = "saving_state", "Saving state"
-        DONE = "done", "Done"
+    Stage = stages.Stage  # the stages and their transitions: executions/executor/stages.py
 
     workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="tasks")
     task_type = models.CharField(max_length=20, choices=TaskType.choices)
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING)
     stage = models.CharField(max_length=24, choices=Stage.choices, default=Stage.PENDING)
+    # When each stage began and ended: {"init": {"started": iso, "ended": iso}, ...}
+    # (written by executor/stages.py at each transition; the run page shows the durations).
+    stage_times = models.JSONField(default=dict, blank=True)
     plan_task = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.RESTRICT, related_name="apply_tasks"
     )
@@ -180,10 +180,11 @@ class WorkspaceTask(models.Model):
             self.finished_at = now
             if self.started_at and self.finished_at < self.started_at:
                 self.finished_at = self.started_at
-            if new_status != self.Status.CONFIRMED:
-                self.stage = self.Stage.DONE
+            stages.stage_fields(self, self.Stage.DONE, now=now)
         if new_status == self.Status.PLANNED:
-            self.stage = self.Stage.AWAITING_CONFIRMATION
+            stages.stage_fields(self, self.Stage.AWAITING_CONFIRMATION, now=now)
+        if new_status == self.Status.POLICY_OVERRIDE:
+            stages.stage_fields(self, self.Stage.AWAITING_POLICY_OVERRIDE, now=now)
         if error:
             self.error_message = error
         if category:
@@ -192,11 +193,6 @@ class WorkspaceTask(models.Model):
             self.error_hint = hint[:500]
         if save:
             self.save()
-
-    def set_stage(self, stage: str) -> None:
-        self.stage = stage
-        self.heartbeat_at = timezone.now()
-        WorkspaceTask.objects.filter(pk=self.pk).update(stage=stage, heartbeat_at=self.heartbeat_at)
 
 
 class StateCheckpoint(models.Model):

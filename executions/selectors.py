@@ -234,12 +234,18 @@ def _walk(steps, *, current: str | None, end_state: str | None) -> list[Step]:
 
 
 def _plan_stage_for(stage: str) -> str:
-    return Stage.PREPARING if stage in ("", Stage.PENDING) else stage
+    # The hook, cost and policy stages show on the nearest step of the progress bar (their own
+    # durations are listed in the run details).
+    if stage in ("", Stage.PENDING, Stage.PRE_PLAN):
+        return Stage.PREPARING
+    if stage in (Stage.COST_ESTIMATION, Stage.POLICY_CHECK, Stage.POST_PLAN):
+        return Stage.SAVING_PLAN
+    return stage
 
 
 def _apply_stage_for(stage: str) -> str:
     # An apply task prepares and re-initialises before applying: all of it is "applying" here.
-    return Stage.SAVING_STATE if stage == Stage.SAVING_STATE else Stage.APPLYING
+    return Stage.SAVING_STATE if stage in (Stage.SAVING_STATE, Stage.POST_APPLY) else Stage.APPLYING
 
 
 def stage_progress(task: WorkspaceTask, *, apply_task: WorkspaceTask | None = None,

@@ -34,6 +34,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from executions.executor.stages import stage_fields
 from executions.models import TaskLog, WorkspaceTask
 from iacplatform.errors import Conflict, DomainError, WorkspaceLocked
 from resources.aggregation import resource_version_map
@@ -113,7 +114,8 @@ def claim_task(task_id: int, *, host: str, pid: int) -> WorkspaceTask | None:
                 return None
             now = timezone.now()
             updated = WorkspaceTask.objects.filter(pk=task_id, status=Status.QUEUED).update(
-                status=Status.RUNNING, stage=WorkspaceTask.Stage.PREPARING, started_at=now, heartbeat_at=now,
+                **stage_fields(task, WorkspaceTask.Stage.PREPARING, now=now), status=Status.RUNNING, started_at=now,
+                heartbeat_at=now,
                 worker_host=host, worker_pid=pid, claim_token=uuid.uuid4().hex, work_dir="", pgid=None,
                 updated_at=now,
             )
@@ -198,9 +200,7 @@ def task_confirm(*, task, user=None, comment: str = "") -> WorkspaceTask:
         raise Conflict(f"The plan is stale: {reason}. Discard it and plan again.")
     who = user.get_username() if getattr(user, "is_authenticated", False) else "auto-apply"
     plan.context = {**plan.context, "confirmed_by": who, "confirm_comment": comment[:1000]}
-    plan.transition(Status.CONFIRMED, save=False)
-    plan.stage = WorkspaceTask.Stage.DONE
-    plan.save()
+    plan.transition(Status.CONFIRMED)
     apply = WorkspaceTask.objects.create(
         workspace=workspace, task_type=TaskType.APPLY, plan_task=plan, code_version=plan.code_version,
         targets=plan.targets, message=comment[:500] or plan.message,

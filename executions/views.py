@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 
 from executions import selectors
+from executions.executor import stages
 from executions.forms import ConfirmForm, RunForm
 from executions.models import IllegalTransition, WorkspaceTask
 from executions.services import task_cancel, task_confirm, task_discard, task_queue_run
@@ -93,6 +94,7 @@ def _run_context(workspace, task) -> dict:
                                           failed_stage=failed_stage, state_saved=state_saved),
         "failed_stage": WorkspaceTask.Stage(failed_stage).label if failed_stage in WorkspaceTask.Stage.values else "",
         "state_version": states[0] if states else None,
+        "stage_durations": stages.durations(task),
         "can_confirm": task.status == Status.PLANNED and task.task_type == WorkspaceTask.TaskType.PLAN_AND_APPLY,
         "can_discard": task.status == Status.PLANNED,
         "can_cancel": task.status in selectors.ACTIVE and not task.cancel_requested,

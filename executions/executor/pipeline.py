@@ -17,7 +17,7 @@ from iacplatform.db import reconnect_after_failure
 from django.utils import timezone
 
 from executions import errors
-from executions.executor import checks, runner
+from executions.executor import checks, runner, stages
 from executions.executor.config import ConfigError, WorkDir, prepare_workdir, remove_workdir, write_file
 from executions.executor.logs import LogWriter
 from executions.executor.ownership import Checkpointer, Heartbeat, owned
@@ -58,10 +58,12 @@ class TaskRun:
 
     # -- helpers --------------------------------------------------------------------------
     def stage(self, stage: str) -> None:
-        self.task.stage = stage
+        """Move to ``stage`` through the stage manager (an illegal move raises before anything
+        is written); the write is conditional on still owning the run."""
+        fields = stages.stage_fields(self.task, stage)
         self.log.set_stage(stage)
         try:
-            owned(self.task).update(stage=stage, heartbeat_at=timezone.now())
+            owned(self.task).update(**fields, heartbeat_at=timezone.now())
         except Exception as exc:  # noqa: BLE001 — a database fault must not stop the run mid-terraform
             logger.warning("task %s: stage %s not recorded: %s", self.task.pk, stage, exc)
             reconnect_after_failure()
@@ -220,6 +222,8 @@ class TaskRun:
         owned(task).update(context={**task.context, **context})
         task.context = {**task.context, **context}
         self.prepare(task.code_version)
+        self.stage(Stage.PRE_PLAN)
+        self.run_hooks("pre_plan")
         self.init(**self.plan_lock_file())
         self.stage(Stage.PLANNING)
         args = ["plan", "-input=false", "-no-color", "-out=plan.tfplan", "-detailed-exitcode",
@@ -231,7 +235,15 @@ class TaskRun:
         self.save_plan_artifacts(has_changes)
         if self.should_cancel():  # a cancel pressed while the plan was saved wins over (auto-)apply
             raise StepFailed("Cancelled while the plan was being saved.", category="cancelled", cancelled=True)
-        if not has_changes:
+        self.stage(Stage.COST_ESTIMATION)
+        cost = self.estimate_cost()
+        self.stage(Stage.POLICY_CHECK)
+        needs_override = self.check_policies(cost)
+        self.stage(Stage.POST_PLAN)
+        self.run_hooks("post_plan")
+        if needs_override:
+            self.finish(Status.POLICY_OVERRIDE, exit_code=result.exit_code)
+        elif not has_changes:
             self.finish(Status.PLANNED_NO_CHANGES, exit_code=result.exit_code)
         elif task.is_speculative:
             self.finish(Status.PLAN_FINISHED, exit_code=result.exit_code)
@@ -301,6 +313,8 @@ class TaskRun:
         self.prepare(plan.code_version)
         write_file(self.workdir.plan_file, decrypt_bytes(plan.plan_file))
         self.init(lock_file=plan.lock_file)
+        self.stage(Stage.PRE_APPLY)
+        self.run_hooks("pre_apply")
         self.stage(Stage.APPLYING)
         self.checkpointer = Checkpointer(task, self.workdir.state_file)
         failure: StepFailed | None = None
@@ -323,6 +337,8 @@ class TaskRun:
         if failure is not None:
             raise failure
         self.validate_after_apply(expected_outputs)
+        self.stage(Stage.POST_APPLY)
+        self.run_hooks("post_apply")
         self.finish(Status.APPLIED, exit_code=0)
 
     def collect_state(self, *, succeeded: bool) -> dict | None:
@@ -404,25 +420,36 @@ class TaskRun:
             else:
                 self.plan()
             failed = False
-        except checks.CheckFailed as exc:
-            self.log.info(f"[platform] pre-execution check failed ({exc.check}): {exc.message} Nothing was run.")
-            self.finish(Status.FAILED, error=exc.message, category=exc.category, hint=exc.hint)
-        except StepFailed as exc:
-            status = Status.CANCELLED if exc.cancelled else Status.FAILED
-            self.finish(status, error=exc.message, category=exc.category or "unknown", hint=exc.hint,
-                        exit_code=exc.exit_code)
-        except StateSaveFailed as exc:
-            self.finish(Status.FAILED, error=str(exc), category="state_save")
-        except (ConfigError, DomainError) as exc:
-            self.finish(Status.FAILED, error=exc.message, category="configuration")
         except Exception as exc:  # noqa: BLE001 — the run must end in a terminal state, with the reason
-            logger.exception("task %s crashed", self.task.pk)
-            self.finish(Status.FAILED, error=f"Internal error of the platform: {type(exc).__name__}: {exc}",
-                        category="internal")
+            self.fail(exc)
         finally:
             self.heartbeat.stop()
             self.forget_processes()
             remove_workdir(self.workdir.path if self.workdir else None, failed=failed)
+
+    def fail(self, exc: Exception) -> None:
+        """End the run as the stage manager's error handler says for the stage it failed in."""
+        stage = self.task.stage
+        if isinstance(exc, checks.CheckFailed):
+            self.log.info(f"[platform] pre-execution check failed ({exc.check}): {exc.message} Nothing was run.")
+        elif not isinstance(exc, (StepFailed, StateSaveFailed, ConfigError, DomainError)):
+            logger.exception("task %s crashed", self.task.pk)
+        outcome = stages.handle_stage_error(stage, exc)
+        if outcome.status == Status.FAILED and stages.ERROR_HANDLING[stage].on_failure_hooks:
+            self.run_hooks("on_failure", failure=outcome)
+        self.finish(outcome.status, error=outcome.message, category=outcome.category, hint=outcome.hint,
+                    exit_code=outcome.exit_code)
+
+    # -- hooks, cost, policies (filled in by their modules) ------------------------------------
+    def run_hooks(self, hook_stage: str, *, failure=None) -> None:
+        """The hooks of ``hook_stage``; a mandatory failure raises StepFailed (category hook)."""
+
+    def estimate_cost(self) -> dict | None:
+        return None
+
+    def check_policies(self, cost: dict | None) -> bool:
+        """Evaluate the policy sets; True when a soft-mandatory one needs an override."""
+        return False
 
     def forget_processes(self) -> None:
         """Drop the record of terraform's process group once nothing of it is alive."""
