@@ -7,9 +7,12 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
 from executions import services
+from executions.executor import stages
+from executions.hooks import can_manage_hooks, hook_delete, hook_save
 from executions.executor.logs import log_text
 from executions.executor.state_save import state_restore_from_backup
-from executions.models import WorkspaceTask
+from executions.models import Hook, WorkspaceTask
+from iacplatform.errors import Forbidden
 from executions.selectors import HEAVY_FIELDS, RUN_FILTERS
 from iacplatform.errors import DomainError
 from workspaces.selectors import workspace_get
@@ -53,6 +56,18 @@ class TaskOut(Schema):
     finished_at: datetime | None
     confirmed_by: str | None
     confirm_comment: str | None
+    stage_durations: list[dict]
+    hook_results: list[dict]
+
+    @staticmethod
+    def resolve_stage_durations(obj):
+        return stages.durations(obj)
+
+    @staticmethod
+    def resolve_hook_results(obj):
+        return [{"name": r.name, "stage": r.stage, "kind": r.kind, "enforcement": r.enforcement, "status": r.status,
+                 "message": r.message, "url": r.url, "duration": r.duration, "attempts": r.attempts}
+                for r in obj.hook_results.all()]
 
     @staticmethod
     def resolve_workspace(obj):
@@ -215,3 +230,78 @@ def retry_state_save(request, name: str, payload: RestoreIn):
     workspace.refresh_from_db()
     services.dispatch_workspace(workspace.pk)
     return {"serial": version.serial, "lineage": version.lineage, "workspace_locked": workspace.locked}
+
+
+# --- hooks ------------------------------------------------------------------------------------
+class HookIn(Schema):
+    name: str
+    stage: str
+    kind: str
+    enforcement: str = "advisory"
+    command: str = ""
+    url: str = ""
+    secret: str | None = None
+    function: str = ""
+    timeout: int = 30
+    enabled: bool = True
+
+
+class HookOut(Schema):
+    id: int
+    workspace: str | None
+    name: str
+    stage: str
+    kind: str
+    enforcement: str
+    command: str
+    url: str
+    function: str
+    timeout: int
+    enabled: bool
+    has_secret: bool
+
+    @staticmethod
+    def resolve_workspace(obj):
+        return obj.workspace.name if obj.workspace_id else None
+
+    @staticmethod
+    def resolve_has_secret(obj):
+        return bool(obj.secret)
+
+
+def _hook_scope(request, name: str | None):
+    workspace = workspace_get(name) if name else None
+    if not can_manage_hooks(request.user, workspace):
+        raise Forbidden("Only administrators manage hooks.")
+    return workspace
+
+
+@router.get("/hooks", response=list[HookOut], tags=["hooks"])
+def list_global_hooks(request):
+    _hook_scope(request, None)
+    return list(Hook.objects.filter(workspace__isnull=True).select_related("workspace"))
+
+
+@router.post("/hooks", response={201: HookOut}, tags=["hooks"])
+def create_global_hook(request, payload: HookIn):
+    data = payload.dict()
+    return Status(201, hook_save(workspace=_hook_scope(request, None), secret=data.pop("secret"), **data))
+
+
+@router.get("/workspaces/{name}/hooks", response=list[HookOut], tags=["hooks"])
+def list_workspace_hooks(request, name: str):
+    return list(Hook.objects.filter(workspace=_hook_scope(request, name)).select_related("workspace"))
+
+
+@router.post("/workspaces/{name}/hooks", response={201: HookOut}, tags=["hooks"])
+def create_workspace_hook(request, name: str, payload: HookIn):
+    data = payload.dict()
+    return Status(201, hook_save(workspace=_hook_scope(request, name), secret=data.pop("secret"), **data))
+
+
+@router.delete("/hooks/{hook_id}", response={204: None}, tags=["hooks"])
+def delete_hook(request, hook_id: int):
+    hook = get_object_or_404(Hook.objects.select_related("workspace"), pk=hook_id)
+    _hook_scope(request, hook.workspace.name if hook.workspace_id else None)
+    hook_delete(hook=hook)
+    return Status(204, None)

@@ -2,6 +2,7 @@
 
 from django import forms
 
+from executions.models import Hook
 from executions.services import clean_targets
 from iacplatform.errors import DomainError
 
@@ -43,3 +44,14 @@ class ConfirmForm(forms.Form):
         required=False, max_length=500,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Comment (optional)"}),
     )
+
+
+class HookForm(forms.ModelForm):
+    url = forms.URLField(required=False, max_length=500, assume_scheme="https", label="URL")
+    secret = forms.CharField(required=False, max_length=500, widget=forms.PasswordInput(render_value=False),
+                             help_text="HTTP hooks: the HMAC-SHA512 key (stored encrypted; empty keeps the current one).")
+
+    class Meta:
+        model = Hook
+        fields = ["name", "stage", "kind", "enforcement", "command", "url", "function", "timeout", "enabled"]
+        widgets = {"command": forms.Textarea(attrs={"rows": 2, "class": "mono"})}

@@ -255,3 +255,74 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"[{self.level}] {self.title}"
+
+
+class Hook(models.Model):
+    """A check run at a point of the pipeline (executor/hooks.py): global when ``workspace`` is empty."""
+
+    class HookStage(models.TextChoices):
+        PRE_PLAN = "pre_plan", "Pre-plan"
+        POST_PLAN = "post_plan", "Post-plan"
+        PRE_APPLY = "pre_apply", "Pre-apply"
+        POST_APPLY = "post_apply", "Post-apply"
+        ON_FAILURE = "on_failure", "On failure"
+
+    class Kind(models.TextChoices):
+        SCRIPT = "script", "Script"
+        HTTP = "http", "HTTP"
+        FUNCTION = "function", "Python function"
+
+    class Enforcement(models.TextChoices):
+        MANDATORY = "mandatory", "Mandatory"
+        ADVISORY = "advisory", "Advisory"
+
+    workspace = models.ForeignKey("workspaces.Workspace", null=True, blank=True, on_delete=models.CASCADE,
+                                  related_name="hooks")
+    name = models.CharField(max_length=100)
+    stage = models.CharField(max_length=16, choices=HookStage.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    enforcement = models.CharField(max_length=16, choices=Enforcement.choices, default=Enforcement.ADVISORY)
+    command = models.TextField(blank=True)  # script
+    url = models.URLField(max_length=500, blank=True)  # http
+    secret = models.TextField(blank=True, editable=False)  # http: HMAC key, Fernet-encrypted
+    function = models.CharField(max_length=200, blank=True)  # function: dotted path in IAC_HOOK_FUNCTIONS
+    timeout = models.PositiveIntegerField(default=30)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["stage", "name", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(timeout__gte=1), name="%(app_label)s_%(class)s_timeout_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.kind}, {self.stage})"
+
+
+class HookResult(models.Model):
+    """What one hook said about one run."""
+
+    class Outcome(models.TextChoices):
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+
+    task = models.ForeignKey(WorkspaceTask, on_delete=models.CASCADE, related_name="hook_results")
+    hook = models.ForeignKey(Hook, null=True, blank=True, on_delete=models.SET_NULL, related_name="results")
+    name = models.CharField(max_length=100)
+    stage = models.CharField(max_length=16)
+    kind = models.CharField(max_length=16)
+    enforcement = models.CharField(max_length=16)
+    status = models.CharField(max_length=16, choices=Outcome.choices)
+    message = models.TextField(blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    duration = models.FloatField(default=0)  # seconds, all attempts
+    attempts = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task", "id"]
+
+    @property
+    def is_warning(self) -> bool:
+        return self.status == self.Outcome.FAILED and self.enforcement == Hook.Enforcement.ADVISORY

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from executions import views
+from executions import hook_views, views
 
 urlpatterns = [
     path("workspaces/<str:name>/runs/", views.run_list_view, name="run_list"),
@@ -10,4 +10,10 @@ urlpatterns = [
     path("workspaces/<str:name>/runs/<int:task_id>/confirm/", views.run_confirm_view, name="run_confirm"),
     path("workspaces/<str:name>/runs/<int:task_id>/discard/", views.run_discard_view, name="run_discard"),
     path("workspaces/<str:name>/runs/<int:task_id>/cancel/", views.run_cancel_view, name="run_cancel"),
+    path("workspaces/<str:name>/runs/<int:task_id>/plan.json", hook_views.run_plan_json_view, name="run_plan_json"),
+    path("workspaces/<str:name>/settings/hooks/", hook_views.hook_list_view, name="workspace_hooks"),
+    path("workspaces/<str:name>/settings/hooks/<int:hook_id>/delete/", hook_views.hook_delete_view,
+         name="workspace_hook_delete"),
+    path("hooks/", hook_views.hook_list_view, name="global_hooks"),
+    path("hooks/<int:hook_id>/delete/", hook_views.hook_delete_view, name="global_hook_delete"),
 ]

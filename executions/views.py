@@ -95,6 +95,7 @@ def _run_context(workspace, task) -> dict:
         "failed_stage": WorkspaceTask.Stage(failed_stage).label if failed_stage in WorkspaceTask.Stage.values else "",
         "state_version": states[0] if states else None,
         "stage_durations": stages.durations(task),
+        "hook_results": list(task.hook_results.all()),
         "can_confirm": task.status == Status.PLANNED and task.task_type == WorkspaceTask.TaskType.PLAN_AND_APPLY,
         "can_discard": task.status == Status.PLANNED,
         "can_cancel": task.status in selectors.ACTIVE and not task.cancel_requested,

@@ -17,7 +17,7 @@ from iacplatform.db import reconnect_after_failure
 from django.utils import timezone
 
 from executions import errors
-from executions.executor import checks, runner, stages
+from executions.executor import checks, hooks, runner, stages
 from executions.executor.config import ConfigError, WorkDir, prepare_workdir, remove_workdir, write_file
 from executions.executor.logs import LogWriter
 from executions.executor.ownership import Checkpointer, Heartbeat, owned
@@ -55,6 +55,7 @@ class TaskRun:
         self.checkpointer: Checkpointer | None = None  # while an apply runs
         self.started = time.monotonic()
         self.pgids: list[int] = []  # every terraform process group this run started
+        self.plan_doc: dict = {}  # terraform show -json of this run's plan
 
     # -- helpers --------------------------------------------------------------------------
     def stage(self, stage: str) -> None:
@@ -275,6 +276,8 @@ class TaskRun:
             plan_doc = {}
         else:
             plan_doc = json.loads(show.stdout or b"{}")
+        self.plan_doc = plan_doc
+        write_file(self.workdir.path / "plan.json", show.stdout or b"{}")  # for hooks (IAC_PLAN_JSON)
         summary = summarize_plan(plan_doc, self.workdir.secrets)
         lock = self.workdir.lock_file.read_text() if self.workdir.lock_file.exists() else ""
         fields = {
@@ -289,6 +292,7 @@ class TaskRun:
                 if attempt > 1:
                     reconnect_after_failure()
                 owned(self.task).update(**fields)
+                self.task.change_summary, self.task.has_changes = summary, has_changes
                 break
             except Exception as exc:  # noqa: BLE001 — a database fault; retried, never fatal by itself
                 self.log.info(f"[platform] saving plan data, attempt {attempt}/{PLAN_SAVE_ATTEMPTS} failed: {exc}")
@@ -312,6 +316,8 @@ class TaskRun:
         plan = task.plan_task
         self.prepare(plan.code_version)
         write_file(self.workdir.plan_file, decrypt_bytes(plan.plan_file))
+        if plan.plan_json:
+            write_file(self.workdir.path / "plan.json", decrypt_bytes(plan.plan_json))
         self.init(lock_file=plan.lock_file)
         self.stage(Stage.PRE_APPLY)
         self.run_hooks("pre_apply")
@@ -440,9 +446,17 @@ class TaskRun:
         self.finish(outcome.status, error=outcome.message, category=outcome.category, hint=outcome.hint,
                     exit_code=outcome.exit_code)
 
-    # -- hooks, cost, policies (filled in by their modules) ------------------------------------
+    # -- hooks, cost, policies ---------------------------------------------------------------
     def run_hooks(self, hook_stage: str, *, failure=None) -> None:
-        """The hooks of ``hook_stage``; a mandatory failure raises StepFailed (category hook)."""
+        """The hooks of ``hook_stage``; a mandatory failure raises StepFailed (category hook).
+        The on-failure hooks run while the run fails: nothing they do changes how it ends."""
+        if failure is None:
+            hooks.run_hooks(self, hook_stage)
+            return
+        try:
+            hooks.run_hooks(self, hook_stage, failure=failure)
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("task %s: on-failure hooks: %s", self.task.pk, exc)
 
     def estimate_cost(self) -> dict | None:
         return None
