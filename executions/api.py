@@ -58,6 +58,7 @@ class TaskOut(Schema):
     confirm_comment: str | None
     stage_durations: list[dict]
     hook_results: list[dict]
+    cost_estimate: dict
 
     @staticmethod
     def resolve_stage_durations(obj):

@@ -88,6 +88,8 @@ class WorkspaceTask(models.Model):
     change_summary = models.JSONField(default=dict, blank=True)
     has_changes = models.BooleanField(null=True, blank=True)
     outputs = models.JSONField(default=dict, blank=True)
+    # The plan's monthly cost before/after/difference (executions/cost.py); {} when none was made.
+    cost_estimate = models.JSONField(default=dict, blank=True)
     # What the plan was made from (code/resource versions, variables checksum, state
     # serial) and anything else a later step needs.
     context = models.JSONField(default=dict, blank=True)

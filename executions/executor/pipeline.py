@@ -16,7 +16,7 @@ from django.conf import settings
 from iacplatform.db import reconnect_after_failure
 from django.utils import timezone
 
-from executions import errors
+from executions import cost, errors
 from executions.executor import checks, hooks, runner, stages
 from executions.executor.config import ConfigError, WorkDir, prepare_workdir, remove_workdir, write_file
 from executions.executor.logs import LogWriter
@@ -237,9 +237,9 @@ class TaskRun:
         if self.should_cancel():  # a cancel pressed while the plan was saved wins over (auto-)apply
             raise StepFailed("Cancelled while the plan was being saved.", category="cancelled", cancelled=True)
         self.stage(Stage.COST_ESTIMATION)
-        cost = self.estimate_cost()
+        estimate = self.estimate_cost()
         self.stage(Stage.POLICY_CHECK)
-        needs_override = self.check_policies(cost)
+        needs_override = self.check_policies(estimate)
         self.stage(Stage.POST_PLAN)
         self.run_hooks("post_plan")
         if needs_override:
@@ -459,7 +459,19 @@ class TaskRun:
             logger.warning("task %s: on-failure hooks: %s", self.task.pk, exc)
 
     def estimate_cost(self) -> dict | None:
-        return None
+        """The plan's monthly cost; never fails the run (a failure is logged and stored as such)."""
+        try:
+            estimate = cost.estimate(self.plan_doc, plan_json_path=self.workdir.path / "plan.json")
+        except cost.CostError as exc:
+            self.log.info(f"[platform] cost estimation failed: {exc}")
+            estimate = {"error": str(exc)}
+        else:
+            self.log.info(f"[platform] cost estimate ({estimate['source']}): {estimate['before']:.2f} → "
+                          f"{estimate['after']:.2f} {estimate['currency']}/month ({estimate['diff']:+.2f}); "
+                          f"{len(estimate['not_priced'])} resource(s) not priced")
+        owned(self.task).update(cost_estimate=estimate)
+        self.task.cost_estimate = estimate
+        return None if "error" in estimate else estimate
 
     def check_policies(self, cost: dict | None) -> bool:
         """Evaluate the policy sets; True when a soft-mandatory one needs an override."""
