@@ -5,6 +5,8 @@ Runs the same terraform_data configuration (100 and 500 resources):
       init + plan -out + show -json for a plan; init + apply <planfile> for an apply;
   (b) through the platform end to end with a real django-q2 worker: enqueue → plan task done with its
       summary and plan JSON stored; confirm → apply task done with the state version saved.
+  (c) the same as (b) with one advisory script hook, one policy set (Rego, advisory) and cost
+      estimation with a catalog that prices terraform_data (``*_checks_*`` figures).
 Prints `BENCH <metric> <value>` lines. Uses DATABASE_URL when set (else the local SQLite file).
 
     .venv/bin/python bench/overhead.py
@@ -32,7 +34,9 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
+from executions.hooks import hook_save  # noqa: E402
 from executions.models import WorkspaceTask  # noqa: E402
+from executions.policies import policy_set_save  # noqa: E402
 from executions.services import task_confirm, task_queue_run  # noqa: E402
 from workspaces.code.services import code_version_save
 from workspaces.models import StateVersion, Workspace  # noqa: E402
@@ -81,10 +85,30 @@ def wait(task_id: int, statuses: set, timeout: float = 600) -> WorkspaceTask:
     raise SystemExit(f"task {task_id} did not finish in {timeout} s")
 
 
-def platform(n: int, tag: str) -> tuple[float, float]:
+BENCH_POLICY = """package bench.values
+
+import rego.v1
+
+deny contains msg if {
+  some rc in input.plan.resource_changes
+  rc.type == "terraform_data"
+  not startswith(rc.change.after.input, "value-")
+  msg := sprintf("%s: unexpected input", [rc.address])
+}
+
+warn contains "cost rises by more than 1000 a month" if { input.cost.diff > 1000 }
+"""
+PRICES = {"prices": {"terraform_data": {"monthly": 0.5}}}
+
+
+def platform(n: int, tag: str, checks: bool = False) -> tuple[float, float]:
     ws = Workspace.objects.create(name=f"bench-{tag}-{n}-{int(time.time())}")
     try:
         code_version_save(workspace=ws, code=config(n))
+        if checks:
+            hook_save(workspace=ws, name="bench-hook", stage="post_plan", kind="script", enforcement="advisory",
+                      command='test -s "$IAC_PLAN_JSON"', timeout=30)
+            policy_set_save(workspace=ws, name="bench-policy", enforcement="advisory", rego=BENCH_POLICY)
         start = time.perf_counter()
         plan = task_queue_run(workspace=ws, kind="plan_and_apply")
         plan = wait(plan.pk, {Status.PLANNED, Status.FAILED})
@@ -120,8 +144,10 @@ def queue_start_latency(samples: int = 10) -> float:
 
 def main() -> None:
     call_command("migrate", verbosity=0)
+    prices = Path(tempfile.mkdtemp()) / "prices.json"
+    prices.write_text(json.dumps(PRICES))
     env = {**os.environ, "IAC_WORKERS": "2", "SECRET_KEY": settings.SECRET_KEY,
-           "IAC_ENCRYPTION_KEY": settings.IAC_ENCRYPTION_KEY}
+           "IAC_ENCRYPTION_KEY": settings.IAC_ENCRYPTION_KEY, "IAC_PRICING_FILE": str(prices)}
     worker = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -129,11 +155,13 @@ def main() -> None:
         queue_start_latency(4)  # warm-up: each worker process pays its imports and terraform check once
         for n in (100, 500):
             # Alternate the two sides and keep the medians: one slow run must not decide the ratio.
-            runs = [(bare(n), platform(n, f"run{i}")) for i in range(REPEATS)]
-            bare_plan = statistics.median(b[0] for b, _ in runs)
-            bare_apply = statistics.median(b[1] for b, _ in runs)
-            plat_plan = statistics.median(p[0] for _, p in runs)
-            plat_apply = statistics.median(p[1] for _, p in runs)
+            runs = [(bare(n), platform(n, f"run{i}"), platform(n, f"chk{i}", checks=True)) for i in range(REPEATS)]
+            bare_plan = statistics.median(b[0] for b, _, _ in runs)
+            bare_apply = statistics.median(b[1] for b, _, _ in runs)
+            plat_plan = statistics.median(p[0] for _, p, _ in runs)
+            plat_apply = statistics.median(p[1] for _, p, _ in runs)
+            chk_plan = statistics.median(c[0] for _, _, c in runs)
+            chk_apply = statistics.median(c[1] for _, _, c in runs)
             print(f"BENCH bare_plan_{n}_s {bare_plan:.3f}")
             print(f"BENCH platform_plan_{n}_s {plat_plan:.3f}")
             print(f"BENCH plan_ratio_{n} {plat_plan / bare_plan:.3f}")
@@ -141,6 +169,12 @@ def main() -> None:
             print(f"BENCH platform_apply_{n}_s {plat_apply:.3f}")
             if n == 500:
                 print(f"BENCH apply_ratio_{n} {plat_apply / bare_apply:.3f}")
+            # with one advisory hook, one policy set and cost estimation enabled
+            print(f"BENCH platform_plan_checks_{n}_s {chk_plan:.3f}")
+            print(f"BENCH plan_ratio_checks_{n} {chk_plan / bare_plan:.3f}")
+            print(f"BENCH platform_apply_checks_{n}_s {chk_apply:.3f}")
+            if n == 500:
+                print(f"BENCH apply_ratio_checks_{n} {chk_apply / bare_apply:.3f}")
             sys.stdout.flush()
         print(f"BENCH queue_start_median_s {queue_start_latency():.3f}")
     finally:

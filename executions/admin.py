@@ -3,7 +3,9 @@ from django.contrib import admin
 from django import forms
 
 from executions.hooks import hook_check
-from executions.models import Hook, HookResult, Notification, TaskLog, WorkspaceTask
+from executions.models import (
+    Hook, HookResult, Notification, PolicyOverride, PolicyResult, PolicySet, PolicySetVersion, TaskLog, WorkspaceTask,
+)
 from iacplatform.errors import DomainError
 from workspaces.crypto import encrypt_text
 
@@ -80,3 +82,43 @@ class HookAdmin(admin.ModelAdmin):
 class HookResultAdmin(admin.ModelAdmin):
     list_display = ("task", "name", "stage", "status", "enforcement", "attempts", "duration")
     readonly_fields = [f.name for f in HookResult._meta.fields]
+
+
+class PolicySetVersionInline(admin.TabularInline):
+    model = PolicySetVersion
+    extra = 0
+    readonly_fields = ("number", "rego", "checksum", "message", "created_by", "created_at")
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False  # new versions come from the pages and the API (policy_set_save checks the Rego)
+
+
+@admin.register(PolicySet)
+class PolicySetAdmin(admin.ModelAdmin):
+    list_display = ("name", "workspace", "enforcement", "enabled")
+    list_filter = ("enforcement", "enabled")
+    inlines = [PolicySetVersionInline]
+
+
+@admin.register(PolicyResult)
+class PolicyResultAdmin(admin.ModelAdmin):
+    list_display = ("task", "name", "version", "enforcement", "outcome")
+    readonly_fields = [f.name for f in PolicyResult._meta.fields]
+
+
+@admin.register(PolicyOverride)
+class PolicyOverrideAdmin(admin.ModelAdmin):
+    """Audit entries: read-only."""
+
+    list_display = ("task", "username", "reason", "created_at")
+    readonly_fields = [f.name for f in PolicyOverride._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

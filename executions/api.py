@@ -9,9 +9,10 @@ from ninja import Router, Schema, Status
 from executions import services
 from executions.executor import stages
 from executions.hooks import can_manage_hooks, hook_delete, hook_save
+from executions.policies import policy_override, policy_set_delete, policy_set_save
 from executions.executor.logs import log_text
 from executions.executor.state_save import state_restore_from_backup
-from executions.models import Hook, WorkspaceTask
+from executions.models import Hook, PolicySet, WorkspaceTask
 from iacplatform.errors import Forbidden
 from executions.selectors import HEAVY_FIELDS, RUN_FILTERS
 from iacplatform.errors import DomainError
@@ -59,6 +60,18 @@ class TaskOut(Schema):
     stage_durations: list[dict]
     hook_results: list[dict]
     cost_estimate: dict
+    policy_results: list[dict]
+    policy_overrides: list[dict]
+
+    @staticmethod
+    def resolve_policy_results(obj):
+        return [{"name": r.name, "version": r.version, "enforcement": r.enforcement, "outcome": r.outcome,
+                 "denies": r.denies, "warnings": r.warnings} for r in obj.policy_results.all()]
+
+    @staticmethod
+    def resolve_policy_overrides(obj):
+        return [{"by": o.username, "reason": o.reason, "at": o.created_at.isoformat(), "policies": o.policies}
+                for o in obj.policy_overrides.all()]
 
     @staticmethod
     def resolve_stage_durations(obj):
@@ -306,3 +319,81 @@ def delete_hook(request, hook_id: int):
     _hook_scope(request, hook.workspace.name if hook.workspace_id else None)
     hook_delete(hook=hook)
     return Status(204, None)
+
+
+# --- policy sets and overrides -------------------------------------------------------------------
+class PolicySetIn(Schema):
+    name: str
+    enforcement: str = "advisory"
+    rego: str
+    enabled: bool = True
+    message: str = ""
+
+
+class PolicySetOut(Schema):
+    id: int
+    workspace: str | None
+    name: str
+    enforcement: str
+    enabled: bool
+    version: int | None
+    rego: str
+
+    @staticmethod
+    def resolve_workspace(obj):
+        return obj.workspace.name if obj.workspace_id else None
+
+    @staticmethod
+    def resolve_version(obj):
+        return obj.current.number if obj.current else None
+
+    @staticmethod
+    def resolve_rego(obj):
+        return obj.current.rego if obj.current else ""
+
+
+class OverrideIn(Schema):
+    reason: str
+
+
+@router.get("/policy-sets", response=list[PolicySetOut], tags=["policies"])
+def list_global_policy_sets(request):
+    _hook_scope(request, None)
+    return list(PolicySet.objects.filter(workspace__isnull=True))
+
+
+@router.post("/policy-sets", response={201: PolicySetOut}, tags=["policies"])
+def create_global_policy_set(request, payload: PolicySetIn):
+    return Status(201, policy_set_save(workspace=_hook_scope(request, None), user=request.user, **payload.dict()))
+
+
+@router.get("/workspaces/{name}/policy-sets", response=list[PolicySetOut], tags=["policies"])
+def list_workspace_policy_sets(request, name: str):
+    return list(PolicySet.objects.filter(workspace=_hook_scope(request, name)))
+
+
+@router.post("/workspaces/{name}/policy-sets", response={201: PolicySetOut}, tags=["policies"])
+def create_workspace_policy_set(request, name: str, payload: PolicySetIn):
+    return Status(201, policy_set_save(workspace=_hook_scope(request, name), user=request.user, **payload.dict()))
+
+
+@router.put("/policy-sets/{policy_id}", response=PolicySetOut, tags=["policies"])
+def update_policy_set(request, policy_id: int, payload: PolicySetIn):
+    policy_set = get_object_or_404(PolicySet.objects.select_related("workspace"), pk=policy_id)
+    workspace = _hook_scope(request, policy_set.workspace.name if policy_set.workspace_id else None)
+    return policy_set_save(policy_set=policy_set, workspace=workspace, user=request.user, **payload.dict())
+
+
+@router.delete("/policy-sets/{policy_id}", response={204: None}, tags=["policies"])
+def delete_policy_set(request, policy_id: int):
+    policy_set = get_object_or_404(PolicySet.objects.select_related("workspace"), pk=policy_id)
+    _hook_scope(request, policy_set.workspace.name if policy_set.workspace_id else None)
+    policy_set_delete(policy_set=policy_set)
+    return Status(204, None)
+
+
+@router.post("/tasks/{task_id}/override", response=TaskOut, tags=["policies"])
+def override(request, task_id: int, payload: OverrideIn):
+    policy_override(task=_task(task_id), user=request.user, reason=payload.reason,
+                    remote_addr=request.META.get("REMOTE_ADDR", ""))
+    return _task(task_id)

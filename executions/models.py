@@ -56,7 +56,7 @@ class WorkspaceTask(models.Model):
             Status.CANCELLED,
             Status.POLICY_OVERRIDE,
         },
-        Status.POLICY_OVERRIDE: {Status.PLANNED, Status.PLAN_FINISHED, Status.DISCARDED, Status.CANCELLED,
+        Status.POLICY_OVERRIDE: {Status.PLANNED, Status.PLAN_FINISHED, Status.PLANNED_NO_CHANGES, Status.DISCARDED, Status.CANCELLED,
                                  Status.FAILED},
         Status.PLANNED: {Status.CONFIRMED, Status.DISCARDED, Status.CANCELLED, Status.FAILED},
     }
@@ -328,3 +328,90 @@ class HookResult(models.Model):
     @property
     def is_warning(self) -> bool:
         return self.status == self.Outcome.FAILED and self.enforcement == Hook.Enforcement.ADVISORY
+
+
+class PolicySet(models.Model):
+    """OPA Rego policies checked after every plan (executions/policies.py): global when
+    ``workspace`` is empty. Its text is versioned: each change makes a PolicySetVersion."""
+
+    class Enforcement(models.TextChoices):
+        ADVISORY = "advisory", "Advisory"
+        SOFT_MANDATORY = "soft_mandatory", "Soft-mandatory"
+        HARD_MANDATORY = "hard_mandatory", "Hard-mandatory"
+
+    workspace = models.ForeignKey("workspaces.Workspace", null=True, blank=True, on_delete=models.CASCADE,
+                                  related_name="policy_sets")
+    name = models.CharField(max_length=100)
+    enforcement = models.CharField(max_length=16, choices=Enforcement.choices, default=Enforcement.ADVISORY)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return f"{self.name} ({self.enforcement})"
+
+    @property
+    def current(self) -> "PolicySetVersion | None":
+        return self.versions.order_by("-number").first()
+
+
+class PolicySetVersion(models.Model):
+    policy_set = models.ForeignKey(PolicySet, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    rego = models.TextField()
+    checksum = models.CharField(max_length=64)
+    message = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["policy_set", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy_set", "number"], name="%(app_label)s_%(class)s_unique_number"),
+        ]
+
+
+class PolicyResult(models.Model):
+    """What one policy set said about one plan: its deny and warn messages."""
+
+    class Outcome(models.TextChoices):
+        PASSED = "passed", "Passed"
+        WARNED = "warned", "Warnings"
+        DENIED = "denied", "Denied"
+        ERRORED = "errored", "Error"
+
+    task = models.ForeignKey(WorkspaceTask, on_delete=models.CASCADE, related_name="policy_results")
+    policy_set = models.ForeignKey(PolicySet, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    name = models.CharField(max_length=100)
+    version = models.PositiveIntegerField()
+    enforcement = models.CharField(max_length=16)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    denies = models.JSONField(default=list, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task", "id"]
+
+
+class PolicyOverride(models.Model):
+    """The audit entry of a soft-mandatory policy override: who let the plan go on, and why.
+    Written once, never edited (the admin shows it read-only)."""
+
+    task = models.ForeignKey(WorkspaceTask, on_delete=models.CASCADE, related_name="policy_overrides")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150)
+    reason = models.TextField()
+    policies = models.JSONField(default=list)  # the overridden policy sets and their deny messages
+    remote_addr = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="%(app_label)s_%(class)s_reason_given"),
+        ]

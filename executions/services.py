@@ -92,7 +92,7 @@ def next_startable_task(workspace_id: int) -> WorkspaceTask | None:
     tasks = WorkspaceTask.objects.filter(workspace_id=workspace_id)
     if tasks.filter(status=Status.RUNNING).exists():
         return None
-    awaiting = tasks.filter(status=Status.PLANNED).exists()
+    awaiting = tasks.filter(status__in=(Status.PLANNED, Status.POLICY_OVERRIDE)).exists()
     for task in tasks.filter(status=Status.QUEUED).order_by("id"):
         if awaiting and not task.is_speculative:
             continue
@@ -215,9 +215,9 @@ def task_confirm(*, task, user=None, comment: str = "") -> WorkspaceTask:
 @transaction.atomic
 def task_discard(*, task, user=None) -> WorkspaceTask:
     plan = WorkspaceTask.objects.select_for_update().get(pk=task.pk)
-    if plan.status != Status.PLANNED:
+    if plan.status not in (Status.PLANNED, Status.POLICY_OVERRIDE):
         raise Conflict(f"Run #{plan.pk} is {plan.get_status_display().lower()}; only a plan waiting for "
-                       "confirmation can be discarded.")
+                       "confirmation or a policy override can be discarded.")
     plan.transition(Status.DISCARDED)
     _on_commit_dispatch(plan.workspace_id)
     return plan
@@ -227,9 +227,10 @@ def task_discard(*, task, user=None) -> WorkspaceTask:
 def task_cancel(*, task, user=None) -> WorkspaceTask:
     """Pending/queued/awaiting → cancelled at once; running → terraform is stopped by its worker."""
     current = WorkspaceTask.objects.select_for_update().get(pk=task.pk)
-    if current.status in (Status.PENDING, Status.QUEUED, Status.PLANNED):
+    if current.status in (Status.PENDING, Status.QUEUED, Status.PLANNED, Status.POLICY_OVERRIDE):
         current.transition(Status.CANCELLED, error="Cancelled by an operator before it ran."
-                           if current.status != Status.PLANNED else "Cancelled while waiting for confirmation.",
+                           if current.status in (Status.PENDING, Status.QUEUED)
+                           else "Cancelled while waiting for confirmation.",
                            category="cancelled")
         _on_commit_dispatch(current.workspace_id)
     elif current.status == Status.RUNNING:

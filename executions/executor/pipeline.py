@@ -16,7 +16,7 @@ from django.conf import settings
 from iacplatform.db import reconnect_after_failure
 from django.utils import timezone
 
-from executions import cost, errors
+from executions import cost, errors, policies
 from executions.executor import checks, hooks, runner, stages
 from executions.executor.config import ConfigError, WorkDir, prepare_workdir, remove_workdir, write_file
 from executions.executor.logs import LogWriter
@@ -473,9 +473,20 @@ class TaskRun:
         self.task.cost_estimate = estimate
         return None if "error" in estimate else estimate
 
-    def check_policies(self, cost: dict | None) -> bool:
-        """Evaluate the policy sets; True when a soft-mandatory one needs an override."""
-        return False
+    def check_policies(self, estimate: dict | None) -> bool:
+        """Evaluate the policy sets; True when a soft-mandatory one needs an override. A
+        hard-mandatory deny fails the run (category policy)."""
+        outcome = policies.policy_check_run(task=self.task, plan=self.plan_doc, cost=estimate,
+                                            save=not self.heartbeat.lost)
+        for result in outcome.results:
+            self.log.info(f"[platform] policy set {result.name!r} v{result.version} ({result.enforcement}): "
+                          f"{result.outcome}" + "".join(f"\n  deny: {m}" for m in result.denies)
+                          + "".join(f"\n  warn: {m}" for m in result.warnings))
+        if outcome.hard_failure:
+            raise StepFailed(outcome.hard_failure, category="policy")
+        if outcome.needs_override:
+            self.log.info("[platform] a soft-mandatory policy denied the plan: it waits for an admin's override")
+        return outcome.needs_override
 
     def forget_processes(self) -> None:
         """Drop the record of terraform's process group once nothing of it is alive."""
