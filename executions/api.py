@@ -145,9 +145,12 @@ class RestoreIn(Schema):
     force: bool = False
 
 
+RUN_PREFETCH = ("apply_tasks", "hook_results", "policy_results", "policy_overrides")
+
+
 def _task(task_id: int) -> WorkspaceTask:
     qs = WorkspaceTask.objects.defer(*HEAVY_FIELDS).select_related("workspace", "code_version", "created_by")
-    return get_object_or_404(qs.prefetch_related("apply_tasks"), pk=task_id)
+    return get_object_or_404(qs.prefetch_related(*RUN_PREFETCH), pk=task_id)
 
 
 @router.post("/workspaces/{name}/runs", response={201: TaskOut})
@@ -165,7 +168,7 @@ def list_runs(request, name: str, status: str = "all", limit: int = 50, offset: 
                           errors={"status": ["unknown filter"]})
     limit = max(1, min(limit, 200))
     qs = (WorkspaceTask.objects.defer(*HEAVY_FIELDS).filter(workspace=workspace_get(name))
-          .select_related("workspace", "code_version", "created_by").prefetch_related("apply_tasks")
+          .select_related("workspace", "code_version", "created_by").prefetch_related(*RUN_PREFETCH)
           .order_by("-created_at", "-id"))
     statuses = RUN_FILTERS[status][1]
     if statuses:

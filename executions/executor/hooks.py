@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -215,7 +216,24 @@ def _http_answer(status: int, answer: bytes, attempt: int) -> HookOutcome:
 def _run_function(hook: Hook, context: HookContext, run) -> HookOutcome:
     if not hook_function_allowed(hook.function):  # the setting may have changed since it was saved
         return HookOutcome("failed", f"{hook.function!r} is no longer listed in IAC_HOOK_FUNCTIONS")
-    answer = import_string(hook.function)(context)
+    function = import_string(hook.function)
+    box: dict = {}
+
+    def call():
+        try:
+            box["answer"] = function(context)
+        except Exception as exc:  # noqa: BLE001 — reported as the hook's failure
+            box["error"] = exc
+
+    # A daemon thread, so that a function that never returns cannot hold the run past its timeout.
+    thread = threading.Thread(target=call, name=f"hook-{hook.pk}", daemon=True)
+    thread.start()
+    thread.join(hook.timeout)
+    if thread.is_alive():
+        return HookOutcome("failed", f"timed out after {hook.timeout} s")
+    if "error" in box:
+        raise box["error"]
+    answer = box.get("answer")
     if isinstance(answer, HookOutcome):
         return answer
     if isinstance(answer, bool):

@@ -50,3 +50,8 @@ class HookServer:
 
 def passing_function(context):
     return {"status": "passed", "message": f"checked run {context.run_id} at {context.stage}"}
+
+
+def slow_function(context):
+    time.sleep(5)
+    return True

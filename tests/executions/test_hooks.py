@@ -214,3 +214,13 @@ def test_api_creates_lists_and_deletes_hooks_with_the_secret_encrypted(workspace
                                                          "function": "os.system"}, content_type="application/json")
     assert refused.status_code == 400 and "function" in refused.json()["errors"]
     assert admin_client_logged.delete(f"/api/v1/hooks/{body['id']}").status_code == 204
+
+
+def test_a_function_hook_that_outlives_its_timeout_fails(workspace, save_code, run_now, settings):
+    settings.IAC_HOOK_FUNCTIONS = ["tests.executions.hook_fixtures.slow_function"]
+    save_code(workspace, tf_json({"a": {"input": "x"}}))
+    hook_save(workspace=workspace, name="slow-fn", stage="pre_plan", kind="function", enforcement="mandatory",
+              function="tests.executions.hook_fixtures.slow_function", timeout=1)
+    plan = run_now(task_queue_run(workspace=workspace, kind="plan"))
+    assert plan.status == Status.FAILED and plan.error_category == "hook"
+    assert "timed out after 1 s" in HookResult.objects.get(task=plan).message
