@@ -242,7 +242,7 @@ class TaskRun:
         needs_override = self.check_policies(estimate)
         self.stage(Stage.POST_PLAN)
         self.run_hooks("post_plan")
-        if needs_override:
+        if needs_override and not task.is_speculative:
             self.finish(Status.POLICY_OVERRIDE, exit_code=result.exit_code)
         elif not has_changes:
             self.finish(Status.PLANNED_NO_CHANGES, exit_code=result.exit_code)
@@ -484,7 +484,10 @@ class TaskRun:
                           + "".join(f"\n  warn: {m}" for m in result.warnings))
         if outcome.hard_failure:
             raise StepFailed(outcome.hard_failure, category="policy")
-        if outcome.needs_override:
+        if outcome.needs_override and self.task.is_speculative:
+            self.log.info("[platform] a soft-mandatory policy denied this plan; a speculative plan is never "
+                          "applied, so it only reports it")
+        elif outcome.needs_override:
             self.log.info("[platform] a soft-mandatory policy denied the plan: it waits for an admin's override")
         return outcome.needs_override
 

@@ -174,3 +174,10 @@ def test_policy_pages_playground_and_api(workspace, prod_without_owner, run_now,
     assert api.status_code == 400 and "line 2" in api.json()["detail"]
     listed = admin_client_logged.get(f"/api/v1/workspaces/{workspace.name}/policy-sets").json()
     assert listed[0]["name"] == "owners" and listed[0]["version"] == 1
+
+
+def test_a_speculative_plan_only_reports_a_soft_mandatory_deny(workspace, prod_without_owner, run_now):
+    policy_set_save(workspace=workspace, name="owners", enforcement="soft_mandatory", rego=OWNER_POLICY)
+    plan = run_now(task_queue_run(workspace=workspace, kind="plan"))
+    assert plan.status == Status.PLAN_FINISHED
+    assert PolicyResult.objects.get(task=plan).outcome == "denied"
