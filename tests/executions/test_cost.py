@@ -11,6 +11,14 @@ from executions.services import task_confirm, task_queue_run
 Status = WorkspaceTask.Status
 
 
+@pytest.fixture(autouse=True)
+def _slow_heartbeat(settings):
+    """The run is in the test's transaction, which the heartbeat thread's own connection cannot
+    see: a beat during a long run (hooks with timeouts, a loaded machine) would find no row and
+    give the run up. Beat less often than these runs last."""
+    settings.IAC_HEARTBEAT_SECONDS = 120
+
+
 def code(resources: dict) -> str:
     return json.dumps({"resource": {"terraform_data": resources}})
 

@@ -7,6 +7,8 @@ import types
 from http.server import HTTPServer
 from pathlib import Path
 
+import pytest
+
 from executions.hooks import hook_save
 from executions.models import HookResult, PolicyResult, WorkspaceTask
 from executions.policies import policy_set_save
@@ -14,6 +16,14 @@ from executions.services import task_confirm, task_queue_run
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "hooks-and-policies.md"
 Status = WorkspaceTask.Status
+
+
+@pytest.fixture(autouse=True)
+def _slow_heartbeat(settings):
+    """The run is in the test's transaction, which the heartbeat thread's own connection cannot
+    see: a beat during a long run (hooks with timeouts, a loaded machine) would find no row and
+    give the run up. Beat less often than these runs last."""
+    settings.IAC_HEARTBEAT_SECONDS = 120
 
 
 def blocks(language: str) -> list[str]:

@@ -17,6 +17,14 @@ from tests.executions.hook_fixtures import HookServer
 Status = WorkspaceTask.Status
 
 
+@pytest.fixture(autouse=True)
+def _slow_heartbeat(settings):
+    """The run is in the test's transaction, which the heartbeat thread's own connection cannot
+    see: a beat during a long run (hooks with timeouts, a loaded machine) would find no row and
+    give the run up. Beat less often than these runs last."""
+    settings.IAC_HEARTBEAT_SECONDS = 120
+
+
 @pytest.fixture
 def hook_server():
     servers = []
@@ -224,3 +232,13 @@ def test_a_function_hook_that_outlives_its_timeout_fails(workspace, save_code, r
     plan = run_now(task_queue_run(workspace=workspace, kind="plan"))
     assert plan.status == Status.FAILED and plan.error_category == "hook"
     assert "timed out after 1 s" in HookResult.objects.get(task=plan).message
+
+
+def test_the_global_pages_are_linked_for_admins(admin_client_logged):
+    page = admin_client_logged.get("/hooks/").content.decode()
+    assert 'id="nav-hooks"' in page and "Global hooks" in page
+    assert admin_client_logged.get("/policies/").status_code == 200
+    assert admin_client_logged.get("/policies/playground/").status_code == 200
+    response = admin_client_logged.post("/hooks/", {"name": "all", "stage": "on_failure", "kind": "script",
+                                                    "enforcement": "advisory", "command": "true", "timeout": 5})
+    assert response.status_code == 302 and Hook.objects.get().workspace is None

@@ -11,6 +11,14 @@ from executions.services import task_confirm, task_queue_run
 from tests.executions.conftest import tf_json
 
 
+@pytest.fixture(autouse=True)
+def _slow_heartbeat(settings):
+    """The run is in the test's transaction, which the heartbeat thread's own connection cannot
+    see: a beat during a long run (hooks with timeouts, a loaded machine) would find no row and
+    give the run up. Beat less often than these runs last."""
+    settings.IAC_HEARTBEAT_SECONDS = 120
+
+
 class FakeTask:
     def __init__(self, task_type, stage):
         self.pk, self.task_type, self.stage, self.stage_times = 1, task_type, stage, {}
