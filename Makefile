@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test migrate bench
+.PHONY: install run run-user test migrate bench
 
 install: $(VENV)/.installed
 
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 migrate: install
 	$(PY) manage.py migrate --noinput
 
-run: migrate
+run: migrate run-user
 	$(PY) manage.py ensure_admin --host $(HOST) --port $(PORT)
 	@echo "Starting a worker and the web server on http://$(HOST):$(PORT)/ (Ctrl-C or SIGTERM stops both)"
 	@# Each in its own session, so that no signal to our process group reaches them directly: a
@@ -26,11 +26,18 @@ run: migrate
 	@# and SIGTERM (make forwards it to this shell) take one path: SIGINT to the worker (its
 	@# graceful stop), SIGTERM to the web server's group (the autoreloader and its child).
 	@# Both run in the background so that the shell's trap fires at once, not after runserver.
-	@setsid $(PY) manage.py qcluster & WORKER=$$!; \
+	@if [ "$$(id -u)" = 0 ]; then export IAC_RUN_AS_USER=$${IAC_RUN_AS_USER:-$(RUN_USER)}; fi; \
+	  setsid $(PY) manage.py qcluster & WORKER=$$!; \
 	  setsid $(PY) manage.py runserver $(HOST):$(PORT) & SERVER=$$!; \
 	  stop() { trap - INT TERM EXIT; kill -INT $$WORKER 2>/dev/null; kill -TERM -$$SERVER 2>/dev/null; wait; }; \
 	  trap 'stop; exit 0' INT TERM; trap stop EXIT; \
 	  wait $$SERVER
+
+# As root, terraform runs as this unprivileged user (IAC_RUN_AS_USER): created when missing.
+RUN_USER ?= iac-run
+run-user:
+	@if [ "$$(id -u)" = 0 ] && ! id $(RUN_USER) >/dev/null 2>&1; then \
+	  useradd --system --no-create-home --shell /usr/sbin/nologin $(RUN_USER) && echo "created user $(RUN_USER)"; fi
 
 test: install
 	$(VENV)/bin/lint-imports

@@ -16,7 +16,9 @@ from executions.models import Hook, PolicySet, WorkspaceTask
 from iacplatform.errors import Forbidden
 from executions.selectors import HEAVY_FIELDS, RUN_FILTERS
 from iacplatform.errors import DomainError
-from workspaces.selectors import workspace_get
+from workspaces.access import workspace_for
+from workspaces.audit import audit_record
+from workspaces.models import Role
 from workspaces.services import workspace_lock, workspace_unlock
 
 router = Router(tags=["runs"])
@@ -148,17 +150,24 @@ class RestoreIn(Schema):
 RUN_PREFETCH = ("apply_tasks", "hook_results", "policy_results", "policy_overrides")
 
 
-def _task(task_id: int) -> WorkspaceTask:
+def _load(task_id: int) -> WorkspaceTask:
     qs = WorkspaceTask.objects.defer(*HEAVY_FIELDS).select_related("workspace", "code_version", "created_by")
     return get_object_or_404(qs.prefetch_related(*RUN_PREFETCH), pk=task_id)
 
 
+def _task(request, task_id: int, need: int = Role.READER) -> WorkspaceTask:
+    """A run, if the caller holds ``need`` in its workspace (404 for a run the caller cannot read)."""
+    task = _load(task_id)
+    workspace_for(request.user, task.workspace, need)
+    return task
+
+
 @router.post("/workspaces/{name}/runs", response={201: TaskOut})
 def create_run(request, name: str, payload: RunIn):
-    task = services.task_queue_run(workspace=workspace_get(name), kind=payload.kind, targets=payload.targets,
-                                   message=payload.message, user=request.user,
+    task = services.task_queue_run(workspace=workspace_for(request.user, name, Role.PLANNER), kind=payload.kind,
+                                   targets=payload.targets, message=payload.message, user=request.user,
                                    upgrade_providers=payload.upgrade_providers)
-    return Status(201, _task(task.pk))
+    return Status(201, _load(task.pk))
 
 
 @router.get("/workspaces/{name}/runs", response=list[TaskOut])
@@ -167,7 +176,7 @@ def list_runs(request, name: str, status: str = "all", limit: int = 50, offset: 
         raise DomainError(f"Unknown status filter {status!r}; use one of {', '.join(RUN_FILTERS)}.",
                           errors={"status": ["unknown filter"]})
     limit = max(1, min(limit, 200))
-    qs = (WorkspaceTask.objects.defer(*HEAVY_FIELDS).filter(workspace=workspace_get(name))
+    qs = (WorkspaceTask.objects.defer(*HEAVY_FIELDS).filter(workspace=workspace_for(request.user, name, Role.READER))
           .select_related("workspace", "code_version", "created_by").prefetch_related(*RUN_PREFETCH)
           .order_by("-created_at", "-id"))
     statuses = RUN_FILTERS[status][1]
@@ -178,12 +187,12 @@ def list_runs(request, name: str, status: str = "all", limit: int = 50, offset: 
 
 @router.get("/tasks/{task_id}", response=TaskOut)
 def get_task(request, task_id: int):
-    return _task(task_id)
+    return _task(request, task_id)
 
 
 @router.get("/tasks/{task_id}/logs", response=LogsOut)
 def get_logs(request, task_id: int, after: int = 0):
-    task = _task(task_id)
+    task = _task(request, task_id)
     lines = services.task_logs_after(task=task, after=max(after, 0))
     last = lines[-1].seq if lines else max(after, 0)
     complete = any(line.stage == "complete" for line in lines) or task.logs.filter(stage="complete").exists()
@@ -192,7 +201,7 @@ def get_logs(request, task_id: int, after: int = 0):
 
 @router.get("/tasks/{task_id}/logs/download")
 def download_logs(request, task_id: int):
-    task = _task(task_id)
+    task = _task(request, task_id)
     response = HttpResponse(log_text(task) + "\n", content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{task.workspace.name}-run-{task.pk}.log"'
     return response
@@ -200,20 +209,20 @@ def download_logs(request, task_id: int):
 
 @router.post("/tasks/{task_id}/confirm", response={201: TaskOut})
 def confirm(request, task_id: int, payload: ConfirmIn):
-    apply = services.task_confirm(task=_task(task_id), user=request.user, comment=payload.comment)
-    return Status(201, _task(apply.pk))
+    apply = services.task_confirm(task=_task(request, task_id, Role.APPLIER), user=request.user, comment=payload.comment)
+    return Status(201, _load(apply.pk))
 
 
 @router.post("/tasks/{task_id}/discard", response=TaskOut)
 def discard(request, task_id: int):
-    services.task_discard(task=_task(task_id), user=request.user)
-    return _task(task_id)
+    services.task_discard(task=_task(request, task_id, Role.APPLIER), user=request.user)
+    return _load(task_id)
 
 
 @router.post("/tasks/{task_id}/cancel", response={202: TaskOut})
 def cancel(request, task_id: int):
-    services.task_cancel(task=_task(task_id), user=request.user)
-    return Status(202, _task(task_id))
+    services.task_cancel(task=_task(request, task_id, Role.APPLIER), user=request.user)
+    return Status(202, _load(task_id))
 
 
 class LockOut(Schema):
@@ -225,12 +234,12 @@ class LockOut(Schema):
 @router.post("/workspaces/{name}/lock", response=LockOut)
 def lock(request, name: str, payload: LockIn):
     reason = payload.reason.strip() or f"Locked by {request.user.get_username()}"
-    return workspace_lock(workspace=workspace_get(name), reason=reason, user=request.user)
+    return workspace_lock(workspace=workspace_for(request.user, name, Role.APPLIER), reason=reason, user=request.user)
 
 
 @router.post("/workspaces/{name}/unlock", response=LockOut)
 def unlock(request, name: str):
-    return workspace_unlock(workspace=workspace_get(name), user=request.user)
+    return workspace_unlock(workspace=workspace_for(request.user, name, Role.APPLIER), user=request.user)
 
 
 class RestoredOut(Schema):
@@ -241,9 +250,11 @@ class RestoredOut(Schema):
 
 @router.post("/workspaces/{name}/state/retry-save", response=RestoredOut)
 def retry_state_save(request, name: str, payload: RestoreIn):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN)
     version = state_restore_from_backup(workspace=workspace, backup_path=payload.backup_path, user=request.user,
                                         force=payload.force)
+    audit_record("state.restore", user=request.user, workspace=workspace, target=f"state serial {version.serial}",
+                 details={"serial": version.serial, "backup": payload.backup_path or "newest", "forced": payload.force})
     workspace.refresh_from_db()
     services.dispatch_workspace(workspace.pk)
     return {"serial": version.serial, "lineage": version.lineage, "workspace_locked": workspace.locked}
@@ -287,7 +298,7 @@ class HookOut(Schema):
 
 
 def _hook_scope(request, name: str | None):
-    workspace = workspace_get(name) if name else None
+    workspace = workspace_for(request.user, name, Role.READER) if name else None
     if not can_manage_hooks(request.user, workspace):
         raise Forbidden("Only administrators manage hooks.")
     return workspace
@@ -302,7 +313,8 @@ def list_global_hooks(request):
 @router.post("/hooks", response={201: HookOut}, tags=["hooks"])
 def create_global_hook(request, payload: HookIn):
     data = payload.dict()
-    return Status(201, hook_save(workspace=_hook_scope(request, None), secret=data.pop("secret"), **data))
+    return Status(201, hook_save(workspace=_hook_scope(request, None), secret=data.pop("secret"), user=request.user,
+                                 **data))
 
 
 @router.get("/workspaces/{name}/hooks", response=list[HookOut], tags=["hooks"])
@@ -313,14 +325,15 @@ def list_workspace_hooks(request, name: str):
 @router.post("/workspaces/{name}/hooks", response={201: HookOut}, tags=["hooks"])
 def create_workspace_hook(request, name: str, payload: HookIn):
     data = payload.dict()
-    return Status(201, hook_save(workspace=_hook_scope(request, name), secret=data.pop("secret"), **data))
+    return Status(201, hook_save(workspace=_hook_scope(request, name), secret=data.pop("secret"), user=request.user,
+                                 **data))
 
 
 @router.delete("/hooks/{hook_id}", response={204: None}, tags=["hooks"])
 def delete_hook(request, hook_id: int):
     hook = get_object_or_404(Hook.objects.select_related("workspace"), pk=hook_id)
     _hook_scope(request, hook.workspace.name if hook.workspace_id else None)
-    hook_delete(hook=hook)
+    hook_delete(hook=hook, user=request.user)
     return Status(204, None)
 
 
@@ -391,12 +404,12 @@ def update_policy_set(request, policy_id: int, payload: PolicySetIn):
 def delete_policy_set(request, policy_id: int):
     policy_set = get_object_or_404(PolicySet.objects.select_related("workspace"), pk=policy_id)
     _hook_scope(request, policy_set.workspace.name if policy_set.workspace_id else None)
-    policy_set_delete(policy_set=policy_set)
+    policy_set_delete(policy_set=policy_set, user=request.user)
     return Status(204, None)
 
 
 @router.post("/tasks/{task_id}/override", response=TaskOut, tags=["policies"])
 def override(request, task_id: int, payload: OverrideIn):
-    policy_override(task=_task(task_id), user=request.user, reason=payload.reason,
+    policy_override(task=_task(request, task_id), user=request.user, reason=payload.reason,
                     remote_addr=request.META.get("REMOTE_ADDR", ""))
-    return _task(task_id)
+    return _load(task_id)

@@ -17,11 +17,12 @@ from executions.models import Hook, WorkspaceTask
 from iacplatform.errors import DomainError
 from iacplatform.pages import form_error_from, render_page
 from workspaces.crypto import decrypt_bytes
-from workspaces.selectors import workspace_get
+from workspaces.access import workspace_for
+from workspaces.models import Role
 
 
 def _scope(request, name):
-    workspace = workspace_get(name) if name else None
+    workspace = workspace_for(request.user, name, Role.READER) if name else None
     if not can_manage_hooks(request.user, workspace):
         raise PermissionDenied("Only administrators manage hooks.")
     return workspace
@@ -40,7 +41,8 @@ def hook_list_view(request, name=None):
         if form.is_valid():
             data = {key: form.cleaned_data[key] for key in HookForm.Meta.fields}
             try:
-                hook_save(workspace=workspace, secret=form.cleaned_data["secret"] or None, **data)
+                hook_save(workspace=workspace, secret=form.cleaned_data["secret"] or None, user=request.user,
+                          **data)
             except DomainError as exc:
                 form_error_from(form, exc)
                 status = exc.status
@@ -60,7 +62,7 @@ def hook_list_view(request, name=None):
 def hook_delete_view(request, hook_id, name=None):
     workspace = _scope(request, name)
     hook = get_object_or_404(Hook, pk=hook_id, workspace=workspace)
-    hook_delete(hook=hook)
+    hook_delete(hook=hook, user=request.user)
     messages.success(request, f"Hook {hook.name!r} deleted.")
     return _redirect(workspace)
 

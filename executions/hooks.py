@@ -9,14 +9,22 @@ from django.db import transaction
 
 from executions.models import Hook
 from iacplatform.errors import DomainError
+from workspaces.access import role_of
+from workspaces.audit import audit_record
 from workspaces.crypto import encrypt_text
+from workspaces.models import Role
 
 
 def can_manage_hooks(user, workspace=None) -> bool:
     """Whether ``user`` may create, change or delete the hooks and policy sets of ``workspace``
-    (``None``: the global ones). The one place this is decided: superusers and staff for now;
-    per-workspace roles will answer here too."""
-    return bool(getattr(user, "is_authenticated", False) and (user.is_superuser or user.is_staff))
+    (``None``: the global ones). The one place this is decided: superusers and staff everywhere,
+    and a workspace's admins (per-workspace roles) for its own."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_superuser or user.is_staff:
+        return True
+    role = role_of(user, workspace) if workspace is not None else None
+    return bool(role and role >= Role.ADMIN)
 
 
 def hook_function_allowed(path: str) -> bool:
@@ -48,7 +56,7 @@ def hook_check(hook: Hook) -> None:
 
 
 @transaction.atomic
-def hook_save(*, hook: Hook | None = None, workspace=None, secret: str | None = None, **fields) -> Hook:
+def hook_save(*, hook: Hook | None = None, workspace=None, secret: str | None = None, user=None, **fields) -> Hook:
     """Create (``hook`` None) or change a hook. ``secret`` (HTTP hooks) is stored encrypted;
     None keeps the current one."""
     hook = hook or Hook(workspace=workspace)
@@ -57,11 +65,17 @@ def hook_save(*, hook: Hook | None = None, workspace=None, secret: str | None = 
     if secret is not None:
         hook.secret = encrypt_text(secret) if secret else ""
     hook_check(hook)
+    created = hook.pk is None
     hook.save()
+    audit_record("hook.create" if created else "hook.change", user=user, workspace=hook.workspace,
+                 target=f"hook {hook.name}", details={"stage": hook.stage, "kind": hook.kind,
+                                                      "enforcement": hook.enforcement, "enabled": hook.enabled,
+                                                      "secret_changed": secret is not None})
     return hook
 
 
-def hook_delete(*, hook: Hook) -> None:
+def hook_delete(*, hook: Hook, user=None) -> None:
+    audit_record("hook.delete", user=user, workspace=hook.workspace, target=f"hook {hook.name}")
     hook.delete()
 
 

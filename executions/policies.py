@@ -25,9 +25,11 @@ from regopy import Input, Interpreter
 from executions.models import PolicyOverride, PolicyResult, PolicySet, PolicySetVersion, WorkspaceTask
 from executions.services import dispatch_workspace, task_confirm
 from iacplatform.errors import Conflict, DomainError, Forbidden
+from workspaces.access import role_of
+from workspaces.audit import audit_record
+from workspaces.models import Role
 
 logger = logging.getLogger("executions.policies")
-audit = logging.getLogger("audit")
 Status = WorkspaceTask.Status
 Enforcement = PolicySet.Enforcement
 PACKAGE = re.compile(r"^\s*package\s+([A-Za-z_][A-Za-z0-9_.]*)", re.MULTILINE)
@@ -197,17 +199,21 @@ def policy_set_save(*, policy_set: PolicySet | None = None, workspace=None, name
         PolicySetVersion.objects.create(policy_set=policy_set, number=number, rego=rego, checksum=checksum,
                                         message=message[:500],
                                         created_by=user if getattr(user, "is_authenticated", False) else None)
+    audit_record("policy_set.save", user=user, workspace=policy_set.workspace, target=f"policy set {policy_set.name}",
+                 details={"enforcement": enforcement, "enabled": enabled, "version": policy_set.current.number})
     return policy_set
 
 
-def policy_set_delete(*, policy_set: PolicySet) -> None:
+def policy_set_delete(*, policy_set: PolicySet, user=None) -> None:
+    audit_record("policy_set.delete", user=user, workspace=policy_set.workspace, target=f"policy set {policy_set.name}")
     policy_set.delete()
 
 
 # --- override --------------------------------------------------------------------------------------
 def can_override_policy(user, workspace) -> bool:
-    """Workspace admins may override a soft-mandatory policy (superusers and staff for now)."""
-    return bool(getattr(user, "is_authenticated", False) and (user.is_superuser or user.is_staff))
+    """A workspace's admins (and superusers) may override a soft-mandatory policy."""
+    role = role_of(user, workspace)
+    return bool(role and role >= Role.ADMIN)
 
 
 @transaction.atomic
@@ -226,7 +232,8 @@ def policy_override(*, task: WorkspaceTask, user, reason: str, remote_addr: str 
               for r in plan.policy_results.filter(enforcement=Enforcement.SOFT_MANDATORY, outcome__in=["denied", "errored"])]
     PolicyOverride.objects.create(task=plan, user=user, username=user.get_username(), reason=reason[:2000],
                                   policies=denied, remote_addr=remote_addr[:64])
-    audit.info("policy override: run %s of %s by %s: %s", plan.pk, plan.workspace.name, user.get_username(), reason)
+    audit_record("run.policy_override", user=user, workspace=plan.workspace, target=f"run #{plan.pk}",
+                 details={"reason": reason[:2000], "policies": [d["policy_set"] for d in denied]})
     plan.context = {**plan.context, "policy_override": {"by": user.get_username(), "reason": reason[:2000]}}
     if plan.is_speculative or not plan.has_changes:
         plan.transition(Status.PLAN_FINISHED if plan.is_speculative else Status.PLANNED_NO_CHANGES)

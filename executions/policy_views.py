@@ -16,7 +16,8 @@ from executions.policies import evaluate, policy_input, policy_override, policy_
 from iacplatform.errors import DomainError
 from iacplatform.pages import form_error_from, render_page
 from workspaces.crypto import decrypt_bytes
-from workspaces.selectors import workspace_get
+from workspaces.access import workspace_for
+from workspaces.models import Role
 
 EXAMPLE = """package terraform.owner
 
@@ -59,7 +60,7 @@ class OverrideForm(forms.Form):
 
 
 def _scope(request, name):
-    workspace = workspace_get(name) if name else None
+    workspace = workspace_for(request.user, name, Role.READER) if name else None
     if not can_manage_hooks(request.user, workspace):
         raise PermissionDenied("Only administrators manage policy sets.")
     return workspace
@@ -97,7 +98,7 @@ def policy_list_view(request, name=None, policy_id=None):
 def policy_delete_view(request, policy_id, name=None):
     workspace = _scope(request, name)
     policy_set = get_object_or_404(PolicySet, pk=policy_id, workspace=workspace)
-    policy_set_delete(policy_set=policy_set)
+    policy_set_delete(policy_set=policy_set, user=request.user)
     messages.success(request, f"Policy set {policy_set.name!r} deleted.")
     return redirect("workspace_policies", workspace.name) if workspace else redirect("global_policies")
 
@@ -127,7 +128,7 @@ def policy_playground_view(request):
 
 @require_POST
 def run_policy_override_view(request, name, task_id):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     task = selectors.run_get(workspace=workspace, task_id=task_id)
     form = OverrideForm(request.POST)
     try:

@@ -38,6 +38,7 @@ from executions.executor.stages import stage_fields
 from executions.models import TaskLog, WorkspaceTask
 from iacplatform.errors import Conflict, DomainError, WorkspaceLocked
 from resources.aggregation import resource_version_map
+from workspaces.audit import audit_record
 from workspaces.models import Workspace
 from workspaces.services import variables_checksum
 from workspaces.state.selectors import latest_state
@@ -147,6 +148,8 @@ def task_queue_run(*, workspace, kind, targets=(), message: str = "", user=None,
     )
     task.transition(Status.QUEUED)
     logger.info("queued %s task %s on %s", kind, task.pk, workspace.name)
+    audit_record("run.queued", user=user, workspace=workspace, target=f"run #{task.pk}",
+                 details={"task_id": task.pk, "kind": kind, "targets": task.targets})
     _on_commit_dispatch(workspace.pk)
     return task
 
@@ -208,6 +211,8 @@ def task_confirm(*, task, user=None, comment: str = "") -> WorkspaceTask:
         context={"confirmed_by": who, "confirm_comment": comment[:1000]},
     )
     apply.transition(Status.QUEUED)
+    audit_record("run.confirmed", user=user, workspace=workspace, target=f"run #{plan.pk}",
+                 details={"task_id": plan.pk, "apply_task_id": apply.pk, "by": who})
     _on_commit_dispatch(workspace.pk)
     return apply
 
@@ -219,6 +224,8 @@ def task_discard(*, task, user=None) -> WorkspaceTask:
         raise Conflict(f"Run #{plan.pk} is {plan.get_status_display().lower()}; only a plan waiting for "
                        "confirmation or a policy override can be discarded.")
     plan.transition(Status.DISCARDED)
+    audit_record("run.discarded", user=user, workspace=plan.workspace, target=f"run #{plan.pk}",
+                 details={"task_id": plan.pk})
     _on_commit_dispatch(plan.workspace_id)
     return plan
 
@@ -239,6 +246,8 @@ def task_cancel(*, task, user=None) -> WorkspaceTask:
             current.cancel_requested = True
     else:
         raise Conflict(f"Run #{current.pk} has already finished ({current.get_status_display().lower()}).")
+    audit_record("run.cancelled", user=user, workspace=current.workspace, target=f"run #{current.pk}",
+                 details={"task_id": current.pk, "while": "running" if current.status == Status.RUNNING else "waiting"})
     return current
 
 

@@ -23,7 +23,8 @@ from executions.models import IllegalTransition, WorkspaceTask
 from executions.services import task_cancel, task_confirm, task_discard, task_queue_run
 from iacplatform.errors import DomainError
 from iacplatform.pages import form_error_from, render_page
-from workspaces.selectors import workspace_get, workspace_get_detailed
+from workspaces.access import workspace_for
+from workspaces.models import Role
 
 Status = WorkspaceTask.Status
 RUNS_PER_PAGE = 25
@@ -39,7 +40,7 @@ def _int(value, default=0) -> int:
 # --- runs tab ------------------------------------------------------------------------------
 @require_GET
 def run_list_view(request, name):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     status_filter = request.GET.get("status", "all")
     if status_filter not in selectors.RUN_FILTERS:
         status_filter = "all"
@@ -55,7 +56,7 @@ def run_list_view(request, name):
 # --- new run -------------------------------------------------------------------------------
 @require_http_methods(["GET", "POST"])
 def run_new_view(request, name):
-    workspace = workspace_get_detailed(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER, detailed=True)
     form = RunForm(request.POST or None)
     status = 200
     if request.method == "POST":
@@ -88,6 +89,7 @@ def _run_context(workspace, task, request_user=None) -> dict:
     failed_stage = selectors.last_log_stage(task) if task.status in (Status.FAILED, Status.CANCELLED) else ""
     states = list(task.state_versions.all())
     state_saved = bool(states)
+    may_apply = workspace.access.can_apply  # a reader or planner sees no confirm/discard/cancel
     return {
         "workspace": workspace, "tab": "runs", "task": task, "is_apply": is_apply,
         "plan_task": plan_task, "apply_task": apply_task if not is_apply else None, "apply_tasks": apply_tasks,
@@ -102,9 +104,11 @@ def _run_context(workspace, task, request_user=None) -> dict:
         "policy_overrides": list(plan_task.policy_overrides.all()) if plan_task else [],
         "can_override": task.status == Status.POLICY_OVERRIDE and can_override_policy(request_user, workspace),
         "override_form": OverrideForm(),
-        "can_confirm": task.status == Status.PLANNED and task.task_type == WorkspaceTask.TaskType.PLAN_AND_APPLY,
-        "can_discard": task.status == Status.PLANNED,  # a plan awaiting an override: discarded from its card
-        "can_cancel": task.status in selectors.ACTIVE and not task.cancel_requested,
+        "can_confirm": (may_apply and task.status == Status.PLANNED
+                        and task.task_type == WorkspaceTask.TaskType.PLAN_AND_APPLY),
+        # a plan awaiting a policy override is discarded from its own card
+        "can_discard": may_apply and task.status == Status.PLANNED,
+        "can_cancel": may_apply and task.status in selectors.ACTIVE and not task.cancel_requested,
         "blocker": selectors.queue_blocker(task),
         "confirm_form": ConfirmForm(),
         "run_url": reverse("run_detail", args=[workspace.name, task.pk]),
@@ -114,7 +118,7 @@ def _run_context(workspace, task, request_user=None) -> dict:
 
 @require_GET
 def run_detail_view(request, name, task_id):
-    workspace = workspace_get_detailed(name)
+    workspace = workspace_for(request.user, name, Role.READER, detailed=True)
     task = selectors.run_get(workspace=workspace, task_id=task_id)
     context = _run_context(workspace, task, request.user)
     if not request.htmx:
@@ -127,7 +131,7 @@ def run_detail_view(request, name, task_id):
 @require_GET
 def run_logs_view(request, name, task_id):
     """HTMX: the lines after ``after`` (and the next poller). Otherwise: the whole log as text."""
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     task = selectors.run_get(workspace=workspace, task_id=task_id, with_related=False)
     if not request.htmx:
         log = selectors.log_page(task=task)
@@ -151,7 +155,7 @@ def run_logs_view(request, name, task_id):
 
 # --- confirm, discard, cancel --------------------------------------------------------------
 def _act(request, name, task_id, action):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.APPLIER)
     task = selectors.run_get(workspace=workspace, task_id=task_id)
     try:
         result = action(workspace, task)

@@ -21,6 +21,8 @@ from workspaces.tokens import api_token_authenticate
 
 
 class TokenAuth(HttpBearer):
+    """``Authorization: Bearer <token>``: not subject to CSRF (a browser never sends it by itself)."""
+
     def authenticate(self, request, token):
         user = api_token_authenticate(token)
         if user is not None:
@@ -28,11 +30,29 @@ class TokenAuth(HttpBearer):
         return user
 
 
+def _has_bearer(request) -> bool:
+    return request.headers.get("Authorization", "").lower().startswith("bearer ")
+
+
+class CsrfSessionAuth(SessionAuth):
+    """The browser's session, with Django's CSRF check on unsafe methods.
+
+    Only a request that has a logged-in session and no Bearer token is judged by its session:
+    a token request is judged by its token alone (a revoked or expired token is a 401 even
+    with a session cookie), and CSRF never blocks it.
+    """
+
+    def __call__(self, request):
+        if _has_bearer(request) or not request.user.is_authenticated:
+            return None
+        return super().__call__(request)  # CSRF checked here (403 without the token)
+
+
 api = NinjaAPI(
     title="Terraform execution platform API",
     version="1",
     urls_namespace="api",
-    auth=[SessionAuth(), TokenAuth()],
+    auth=[CsrfSessionAuth(), TokenAuth()],
     docs_url="/docs",
 )
 

@@ -1,4 +1,7 @@
 from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.template.loader import render_to_string
+
+from iacplatform.request_context import current_request
 
 
 class PageLoginRequiredMiddleware(LoginRequiredMiddleware):
@@ -37,7 +40,6 @@ class HtmxMessagesMiddleware:
         pending = list(storage)  # marks them used: they are shown by this answer
         if not pending and request.method == "GET":
             return response  # a poll or a filter: leave the messages on screen alone
-        from django.template.loader import render_to_string
 
         box = render_to_string("_messages.html", {"messages": pending, "oob": True}, request=request)
         response.content = response.content + box.encode(response.charset or "utf-8")
@@ -53,3 +55,17 @@ class HtmxMessagesMiddleware:
         if any(response.has_header(h) for h in self.SKIP_HEADERS):
             return False
         return response.get("Content-Type", "").startswith("text/html")
+
+
+class RequestContextMiddleware:
+    """Makes the request available to the audit trail (remote address, page or API, token or session)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = current_request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            current_request.reset(token)

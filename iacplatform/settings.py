@@ -1,8 +1,9 @@
 """Settings for the Terraform execution platform — every value comes from the environment.
 
 Local defaults run out of the box (SQLite under ``var/``, a generated secret key, the
-embedded Terraform); production sets ``DEBUG=false`` and the variables documented in the
-README.
+embedded Terraform) and are safe: ``DEBUG`` is off unless set, static files are served by
+WhiteNoise, logins are throttled. Behind HTTPS set ``IAC_HTTPS=true`` (secure cookies, HSTS,
+redirect to https): ``manage.py check --deploy`` is then clean.
 """
 
 import secrets
@@ -10,13 +11,12 @@ import sys
 import socket
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
 
 from iacplatform.env import database_from_url, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)
 
 DATA_DIR = Path(env_str("IAC_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -26,8 +26,8 @@ def _secret_key() -> str:
     key = env_str("SECRET_KEY")
     if key:
         return key
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    # A key of this installation, kept beside its data (0600): set SECRET_KEY to share one
+    # between hosts.
     key_file = DATA_DIR / "secret_key"
     if not key_file.exists():
         key_file.write_text(secrets.token_urlsafe(50))
@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_q",
+    "axes",
     "workspaces",
     "executions",
     "resources",
@@ -60,15 +61,18 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "iacplatform.middleware.PageLoginRequiredMiddleware",
+    "iacplatform.middleware.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "iacplatform.middleware.HtmxMessagesMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "iacplatform.urls"
@@ -117,9 +121,42 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing one; collectstatic fills it
 
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+# WhiteNoise serves static files (no collectstatic needed for a local run: it finds them).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+# Cookies and HTTPS. Session and CSRF cookies are HttpOnly-by-default where Django allows it,
+# SameSite=Lax, and Secure behind HTTPS (IAC_HTTPS=true, which also sends HSTS and redirects).
+IAC_HTTPS = env_bool("IAC_HTTPS", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", IAC_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=60)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if IAC_HTTPS:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Login throttling (django-axes): after IAC_LOGIN_FAILURE_LIMIT failures for one user name
+# from one address, logins are refused for IAC_LOGIN_COOLOFF_MINUTES.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("IAC_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_int("IAC_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 # --- Terraform and the executor -------------------------------------------------------
 _default_tf = Path(sys.executable).parent / "iac-terraform"
@@ -129,6 +166,10 @@ IAC_STATE_BACKUP_DIR = DATA_DIR / "state-backups"
 IAC_PLUGIN_CACHE_DIR = DATA_DIR / "plugin-cache"
 IAC_PROVIDER_MIRROR = env_str("IAC_PROVIDER_MIRROR")
 IAC_KEEP_FAILED_WORKDIRS = env_bool("IAC_KEEP_FAILED_WORKDIRS", False)
+# When the worker runs as root, terraform and its provisioners run as this unprivileged user
+# (each run with a group of its own): they cannot read the secret key, the database file,
+# backups or other runs' work dirs. `make run` creates `iac-run` when missing.
+IAC_RUN_AS_USER = env_str("IAC_RUN_AS_USER")
 IAC_WORKERS = env_int("IAC_WORKERS", 2, minimum=1)
 # The name a worker host is known by (runs record it; recovery reads a lost run's work dir
 # only on its own host). Default: the machine's host name.

@@ -19,7 +19,8 @@ from resources.api_schemas import (
     RollbackOut, SnapshotDetailOut, SnapshotIn, SnapshotOut, VersionDetailOut, VersionOut
 )
 from workspaces.diffs import DEFAULT_CONTEXT
-from workspaces.selectors import workspace_get
+from workspaces.access import workspace_for
+from workspaces.models import Role
 
 router = Router(tags=["resources"])
 
@@ -41,8 +42,8 @@ def _paging(paging: Paging) -> slice:
     return slice(paging.offset, paging.offset + paging.limit)
 
 
-def _resource(name: str, resource_pk: str):
-    workspace = workspace_get(name)
+def _resource(request, name: str, resource_pk: str, need: int = Role.READER):
+    workspace = workspace_for(request.user, name, need)
     return selectors.resource_get(workspace=workspace, pk=_int(resource_pk, "resource_pk", "resource id"))
 
 
@@ -101,7 +102,7 @@ def import_resources(request, name: str, payload: ImportIn):
     (an address that already exists with other content) answer 409 listing them unless
     ``on_duplicate`` is ``skip`` or ``new_version``.
     """
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER)
     files: dict[str, str] = {}
     for item in payload.files:
         if item.name in files:
@@ -116,7 +117,7 @@ def import_resources(request, name: str, payload: ImportIn):
 def deploy_resources(request, name: str, payload: DeployIn):
     """Queue a plan (or plan & apply) of the selected resources only: one ``-target`` per address
     (``module.<name>`` for modules), through the workspace's normal queue. 423 when locked."""
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER)
     task = services.resources_deploy(workspace=workspace, resource_ids=payload.resource_ids, kind=payload.kind,
                                      message=payload.message, user=request.user)
     return Status(201, {"task_id": task.pk, "task_type": task.task_type, "status": task.status,
@@ -127,7 +128,7 @@ def deploy_resources(request, name: str, payload: DeployIn):
 def list_resources(request, name: str, filters: Query[ResourceFilters], paging: Query[Paging]):
     """Resources without their code. ``status``: active, deleted or all; ``sort``: address,
     -address, type, kind, updated, created, version; ``ids=1,2`` fetches exactly those."""
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     if filters.ids.strip():
         ids = [_int(part, "ids", "resource id") for part in filters.ids.split(",") if part.strip()]
         items = selectors.resources_get_by_ids(workspace=workspace, ids=ids)
@@ -140,7 +141,7 @@ def list_resources(request, name: str, filters: Query[ResourceFilters], paging: 
 @router.post("/workspaces/{name}/resources", response={201: ResourceDetailOut}, summary="Add a resource")
 def create_resource(request, name: str, payload: ResourceIn):
     """Add a resource from its Terraform JSON fragment; it gets version 1. 409 if the address exists."""
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER)
     resource = services.resource_create(workspace=workspace, code=payload.code, resource_id=payload.resource_id,
                                         description=payload.description, tags=payload.tags, user=request.user)
     return Status(201, _resource_detail(_fresh(resource)))
@@ -148,14 +149,14 @@ def create_resource(request, name: str, payload: ResourceIn):
 
 @router.get("/workspaces/{name}/resources/{resource_pk}", response=ResourceDetailOut, summary="Get a resource")
 def get_resource(request, name: str, resource_pk: str):
-    return _resource_detail(_resource(name, resource_pk))
+    return _resource_detail(_resource(request, name, resource_pk, Role.READER))
 
 
 @router.put("/workspaces/{name}/resources/{resource_pk}", response=ResourceSaveOut, summary="Update a resource")
 def update_resource(request, name: str, resource_pk: str, payload: ResourceUpdateIn):
     """New code makes a new version (only when it differs); description and tags change in place."""
     resource, version = services.resource_update(
-        resource=_resource(name, resource_pk), code=payload.code, description=payload.description,
+        resource=_resource(request, name, resource_pk, Role.PLANNER), code=payload.code, description=payload.description,
         tags=payload.tags, change_summary=payload.change_summary, user=request.user)
     return {"version_created": version is not None, "resource": _resource_detail(_fresh(resource))}
 
@@ -163,14 +164,14 @@ def update_resource(request, name: str, resource_pk: str, payload: ResourceUpdat
 @router.delete("/workspaces/{name}/resources/{resource_pk}", response=ResourceDetailOut, summary="Delete a resource")
 def delete_resource(request, name: str, resource_pk: str):
     """Soft delete: the resource leaves main.tf.json (the next apply destroys it); history stays."""
-    resource = services.resource_delete(resource=_resource(name, resource_pk), user=request.user)
+    resource = services.resource_delete(resource=_resource(request, name, resource_pk, Role.PLANNER), user=request.user)
     return _resource_detail(_fresh(resource))
 
 
 @router.post("/workspaces/{name}/resources/{resource_pk}/restore", response=ResourceDetailOut,
              summary="Restore a deleted resource")
 def restore_resource(request, name: str, resource_pk: str):
-    resource = services.resource_restore(resource=_resource(name, resource_pk), user=request.user)
+    resource = services.resource_restore(resource=_resource(request, name, resource_pk, Role.PLANNER), user=request.user)
     return _resource_detail(_fresh(resource))
 
 
@@ -178,7 +179,7 @@ def restore_resource(request, name: str, resource_pk: str):
 @router.get("/workspaces/{name}/resources/{resource_pk}/versions", response=list[VersionOut],
             summary="List a resource's versions")
 def list_versions(request, name: str, resource_pk: str):
-    return [_version_out(v) for v in selectors.version_list(resource=_resource(name, resource_pk))]
+    return [_version_out(v) for v in selectors.version_list(resource=_resource(request, name, resource_pk, Role.READER))]
 
 
 @router.get("/workspaces/{name}/resources/{resource_pk}/versions/compare", response=CompareOut,
@@ -187,7 +188,7 @@ def compare_versions(request, name: str, resource_pk: str, from_: str = Query(..
                      to: str = Query(...), context: int = DEFAULT_CONTEXT):
     """A line diff (diff-match-patch) of the pretty-printed code, from version ``from`` to ``to``;
     ``fold`` rows stand for ``count`` unchanged lines (a negative ``context`` keeps every line)."""
-    resource = _resource(name, resource_pk)
+    resource = _resource(request, name, resource_pk, Role.READER)
     comparison = selectors.version_compare(
         resource=resource, from_version=_int(from_, "from", "version number"),
         to_version=_int(to, "to", "version number"), context=None if context < 0 else context)
@@ -199,7 +200,7 @@ def compare_versions(request, name: str, resource_pk: str, from_: str = Query(..
 @router.get("/workspaces/{name}/resources/{resource_pk}/versions/{version}", response=VersionDetailOut,
             summary="Get a version")
 def get_version(request, name: str, resource_pk: str, version: str):
-    found = selectors.version_get(resource=_resource(name, resource_pk),
+    found = selectors.version_get(resource=_resource(request, name, resource_pk, Role.READER),
                                   version=_int(version, "version", "version number"))
     return {**_version_out(found), "code": found.code}
 
@@ -209,34 +210,34 @@ def get_version(request, name: str, resource_pk: str, version: str):
 def rollback_version(request, name: str, resource_pk: str, version: str):
     """Make that version's code current again as a new version (201); 200 with
     ``version_created: false`` when it already is the current code."""
-    resource, new = services.version_rollback(resource=_resource(name, resource_pk),
+    resource, new = services.version_rollback(resource=_resource(request, name, resource_pk, Role.PLANNER),
                                               version=_int(version, "version", "version number"), user=request.user)
     return Status(201 if new else 200, {"version_created": new is not None, "resource": _resource_detail(_fresh(resource))})
 
 
 # --- snapshots ------------------------------------------------------------------------------
-def _snapshot(name: str, snapshot_pk: str):
-    workspace = workspace_get(name)
+def _snapshot(request, name: str, snapshot_pk: str, need: int = Role.READER):
+    workspace = workspace_for(request.user, name, need)
     return selectors.snapshot_get(workspace=workspace, pk=_int(snapshot_pk, "snapshot_pk", "snapshot id"))
 
 
 @router.post("/workspaces/{name}/snapshots", response={201: SnapshotOut}, summary="Create a snapshot")
 def create_snapshot(request, name: str, payload: SnapshotIn):
     """Pin the current version of every active resource under a name (unique per workspace)."""
-    snapshot = services.snapshot_create(workspace=workspace_get(name), name=payload.name,
+    snapshot = services.snapshot_create(workspace=workspace_for(request.user, name, Role.PLANNER), name=payload.name,
                                         description=payload.description, user=request.user)
     return Status(201, _snapshot_out(snapshot))
 
 
 @router.get("/workspaces/{name}/snapshots", response=list[SnapshotOut], summary="List snapshots")
 def list_snapshots(request, name: str, paging: Query[Paging]):
-    return [_snapshot_out(s) for s in selectors.snapshot_list(workspace=workspace_get(name))[_paging(paging)]]
+    return [_snapshot_out(s) for s in selectors.snapshot_list(workspace=workspace_for(request.user, name, Role.READER))[_paging(paging)]]
 
 
 @router.get("/workspaces/{name}/snapshots/{snapshot_pk}", response=SnapshotDetailOut, summary="Get a snapshot")
 def get_snapshot(request, name: str, snapshot_pk: str):
     """The snapshot and what restoring it now would change (``changes``)."""
-    snapshot = _snapshot(name, snapshot_pk)
+    snapshot = _snapshot(request, name, snapshot_pk, Role.READER)
     try:
         changes, problem = services.snapshot_changes(snapshot), None
     except DomainError as exc:
@@ -249,13 +250,13 @@ def get_snapshot(request, name: str, snapshot_pk: str):
 def restore_snapshot(request, name: str, snapshot_pk: str):
     """All or nothing: re-activates resources deleted since, deletes ones added since, and makes
     a new version wherever the content differs from the snapshot's."""
-    changes = services.snapshot_restore(snapshot=_snapshot(name, snapshot_pk), user=request.user)
+    changes = services.snapshot_restore(snapshot=_snapshot(request, name, snapshot_pk, Role.PLANNER), user=request.user)
     return {"changes": _changes_out(changes)}
 
 
 @router.delete("/workspaces/{name}/snapshots/{snapshot_pk}", response={204: None}, summary="Delete a snapshot")
 def delete_snapshot(request, name: str, snapshot_pk: str):
-    services.snapshot_delete(snapshot=_snapshot(name, snapshot_pk), user=request.user)
+    services.snapshot_delete(snapshot=_snapshot(request, name, snapshot_pk, Role.PLANNER), user=request.user)
     return Status(204, None)
 
 
@@ -270,7 +271,7 @@ def _dependencies_out(resource) -> dict:
             summary="Get a resource's dependencies")
 def get_dependencies(request, name: str, resource_pk: str):
     """What it depends on (set here, and ``depends_on`` written in its code) and what depends on it."""
-    return _dependencies_out(_resource(name, resource_pk))
+    return _dependencies_out(_resource(request, name, resource_pk, Role.READER))
 
 
 @router.put("/workspaces/{name}/resources/{resource_pk}/dependencies", response=DependenciesOut,
@@ -278,6 +279,6 @@ def get_dependencies(request, name: str, resource_pk: str):
 def set_dependencies(request, name: str, resource_pk: str, payload: DependenciesIn):
     """Replace what the resource depends on (ids or addresses of this workspace). A cycle is
     refused with 400 naming it; an unknown resource is a 404."""
-    resource = _resource(name, resource_pk)
+    resource = _resource(request, name, resource_pk, Role.PLANNER)
     services.dependencies_set(resource=resource, depends_on=payload.depends_on, user=request.user)
     return _dependencies_out(resource)

@@ -10,7 +10,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from iacplatform.errors import DomainError, NotFound
 from iacplatform.pages import render_page
@@ -19,7 +19,8 @@ from resources.forms import ImportForm, ResourceEditForm, ResourceForm, Snapshot
 from resources.models import WorkspaceResource
 from workspaces.code.files import split_code_files
 from workspaces.diffs import DEFAULT_CONTEXT
-from workspaces.selectors import workspace_get
+from workspaces.access import workspace_for
+from workspaces.models import Role
 
 PER_PAGE = 50
 VERSIONS_PER_PAGE = 25
@@ -65,8 +66,9 @@ def _query_without_page(request) -> str:
 
 
 # --- list, create, deploy ---------------------------------------------------------------------
+@require_safe
 def resource_list(request, name):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     filters = {
         "search": request.GET.get("q", "").strip(),
         "status": request.GET.get("status", "active"),
@@ -88,7 +90,7 @@ def resource_list(request, name):
 
 @require_http_methods(["GET", "POST"])
 def resource_create(request, name):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER)
     form = ResourceForm(request.POST or None)
     status = 200
     if request.method == "POST":
@@ -110,7 +112,7 @@ def resource_create(request, name):
 
 @require_POST
 def resource_deploy(request, name):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER)
     try:
         task = services.resources_deploy(
             workspace=workspace, resource_ids=request.POST.getlist("resource_ids"),
@@ -124,8 +126,9 @@ def resource_deploy(request, name):
 
 
 # --- one resource -----------------------------------------------------------------------------
+@require_safe
 def resource_detail(request, name, pk):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     resource = _resource(workspace, pk)
     page = Paginator(selectors.version_list(resource=resource), VERSIONS_PER_PAGE).get_page(request.GET.get("page"))
     code = fragments.pretty(resource.current_version.code) if resource.current_version_id else ""
@@ -137,7 +140,7 @@ def resource_detail(request, name, pk):
 
 @require_http_methods(["GET", "POST"])
 def resource_edit(request, name, pk):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER)
     resource = _resource(workspace, pk)
     if request.method == "POST":
         form = ResourceEditForm(request.POST)
@@ -169,7 +172,7 @@ def resource_edit(request, name, pk):
 
 def _resource_action(request, name, pk, action, success: str):
     """Soft delete or restore: run the service, say what happened, back to the resource."""
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER)
     resource = _resource(workspace, pk)
     try:
         action(resource=resource, user=request.user)
@@ -193,8 +196,9 @@ def resource_restore(request, name, pk):
 
 
 # --- versions ---------------------------------------------------------------------------------
+@require_safe
 def resource_version_detail(request, name, pk, version):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     resource = _resource(workspace, pk)
     try:
         found = selectors.version_get(resource=resource, version=version)
@@ -214,8 +218,9 @@ def _positive(raw, key: str) -> int:
     return int(text)
 
 
+@require_safe
 def resource_compare(request, name, pk):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     resource = _resource(workspace, pk)
     numbers = list(resource.versions.order_by("-version").values_list("version", flat=True))
     view = request.GET.get("view") if request.GET.get("view") in VIEWS else "unified"
@@ -239,7 +244,7 @@ def resource_compare(request, name, pk):
 
 @require_POST
 def resource_rollback(request, name, pk, version):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER)
     resource = _resource(workspace, pk)
     try:
         resource, new = services.version_rollback(resource=resource, version=version, user=request.user)
@@ -258,7 +263,7 @@ def resource_rollback(request, name, pk, version):
 # --- dependencies -----------------------------------------------------------------------------
 @require_http_methods(["GET", "POST"])
 def resource_dependencies(request, name, pk):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER if request.method == "POST" else Role.READER)
     resource = _resource(workspace, pk)
     error, status = "", 200
     if request.method == "POST":
@@ -281,8 +286,9 @@ def resource_dependencies(request, name, pk):
     }, status=status)
 
 
+@require_safe
 def dependency_graph(request, name):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     return _render(request, "resources/graph.html", None, {
         "workspace": workspace, "edges": selectors.dependency_edges(workspace=workspace),
     })
@@ -291,7 +297,7 @@ def dependency_graph(request, name):
 # --- snapshots --------------------------------------------------------------------------------
 @require_http_methods(["GET", "POST"])
 def snapshot_list(request, name):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER if request.method == "POST" else Role.READER)
     form = SnapshotForm(request.POST or None)
     status = 200
     if request.method == "POST":
@@ -312,8 +318,9 @@ def snapshot_list(request, name):
     }, status=status)
 
 
+@require_safe
 def snapshot_detail(request, name, pk):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     snapshot = _snapshot(workspace, pk)
     try:
         changes, problem = services.snapshot_changes(snapshot), ""
@@ -330,7 +337,7 @@ def snapshot_detail(request, name, pk):
 
 @require_POST
 def snapshot_restore(request, name, pk):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER)
     snapshot = _snapshot(workspace, pk)
     try:
         changes = services.snapshot_restore(snapshot=snapshot, user=request.user)
@@ -344,7 +351,7 @@ def snapshot_restore(request, name, pk):
 
 @require_POST
 def snapshot_delete(request, name, pk):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER)
     snapshot = _snapshot(workspace, pk)
     services.snapshot_delete(snapshot=snapshot, user=request.user)
     messages.success(request, f"Deleted snapshot {snapshot.name!r} (the resources are unchanged).")
@@ -379,7 +386,7 @@ def _import_files(form, request) -> dict[str, str]:
 
 @require_http_methods(["GET", "POST"])
 def resource_import(request, name):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER)
     form = ImportForm(request.POST or None, request.FILES or None)
     report, problems, status = None, [], 200
     if request.method == "POST":

@@ -26,7 +26,23 @@ def _data_dirs(settings, tmp_path):
 
 @pytest.fixture
 def user(django_user_model):
-    return django_user_model.objects.create_user(username="operator", password="pw-operator-123")
+    """The operator most tests act as: a superuser, so an admin of every workspace (roles are
+    tested with their own users, see ``member`` and tests/workspaces/test_roles.py)."""
+    return django_user_model.objects.create_user(username="operator", password="pw-operator-123", is_superuser=True)
+
+
+@pytest.fixture
+def member(django_user_model):
+    """Factory: a non-superuser with ``role`` (a Role, or None for no membership) in ``workspace``."""
+    from workspaces.models import WorkspaceMember
+
+    def _member(workspace, role, username="member"):
+        account = django_user_model.objects.create_user(username=username, password="pw-member-123")
+        if role is not None:
+            WorkspaceMember.objects.create(workspace=workspace, user=account, role=role)
+        return account
+
+    return _member
 
 
 @pytest.fixture

@@ -3,9 +3,30 @@ from django.contrib import admin
 
 from iacplatform.errors import DomainError
 from workspaces.code.services import provider_config_recorded
-from workspaces.models import ApiToken, StateVersion, Variable, Workspace, WorkspaceCodeVersion
+from workspaces.models import (
+    ApiToken, AuditEvent, StateVersion, Variable, Workspace, WorkspaceCodeVersion, WorkspaceMember
+)
 from workspaces.secrets import variable_display_value
 from workspaces.services import variable_check, variable_set
+
+
+@admin.register(WorkspaceMember)
+class WorkspaceMemberAdmin(admin.ModelAdmin):
+    """Read-only: roles change on the workspace's Members page or through the API, whose service
+    keeps the rules (one of user/group, the last admin stays) and records an audit event."""
+
+    list_display = ("workspace", "user", "group", "role", "created_at")
+    list_filter = ("role",)
+    search_fields = ("workspace__name", "user__username", "group__name")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Workspace)
@@ -102,7 +123,42 @@ class StateVersionAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    """Read-only: a token's secret exists only when it is created (the tokens page, the API or
+    ``manage.py create_token``); the admin can only look, never add or edit."""
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at")
     list_filter = ("revoked_at",)
     search_fields = ("name", "user__username", "prefix")
-    readonly_fields = ("prefix", "token_hash", "created_at", "last_used_at")
+    fields = ("user", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: audit events are never added, changed or deleted by hand."""
+
+    list_display = ("created_at", "actor", "action", "workspace_name", "target", "remote_addr", "via")
+    list_filter = ("action", "via")
+    search_fields = ("actor", "action", "workspace_name", "target")
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -17,7 +17,8 @@ from iacplatform.errors import DomainError
 from workspaces.code import selectors as code_selectors
 from workspaces.code import services as code_services
 from workspaces.diffs import DEFAULT_CONTEXT
-from workspaces.selectors import workspace_get
+from workspaces.access import workspace_for
+from workspaces.models import Role
 from workspaces.state import compare as state_compare_mod
 from workspaces.state import document as state_document
 from workspaces.state import selectors as state_selectors
@@ -208,7 +209,7 @@ def _number(value, field_name="number") -> int:
 @router.get("/workspaces/{name}/code-versions", response=CodeVersionPage, summary="List code versions")
 def list_code_versions(request, name: str, paging: Query[Paging]):
     """The workspace's code versions, newest first (without the code; fetch one version for it)."""
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     qs = code_selectors.code_version_list(workspace=workspace)
     items = code_selectors.code_versions_with_runs(qs[_paging(paging)])
     return {"count": qs.count(), "items": [_code_out(v, workspace) for v in items]}
@@ -222,7 +223,7 @@ def save_code(request, name: str, payload: CodeSaveIn):
     201 with the new version; 200 with ``created: false`` when the code is unchanged;
     400 naming the line and column when the code does not parse (nothing is saved).
     """
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER)
     version, created = code_services.code_save(
         workspace=workspace, code=payload.code, code_format=payload.code_format, message=payload.message,
         author=request.user,
@@ -241,7 +242,7 @@ def compare_code_versions(request, name: str, from_: str = Query(..., alias="fro
     ``fold`` rows standing for ``count`` unchanged lines (``context`` lines are kept around
     each change; a negative ``context`` keeps every line).
     """
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     comparison = code_selectors.code_compare(
         workspace=workspace, from_number=_number(from_, "from"), to_number=_number(to, "to"),
         context=None if context < 0 else context,
@@ -257,7 +258,7 @@ def compare_code_versions(request, name: str, from_: str = Query(..., alias="fro
 
 @router.get("/workspaces/{name}/code-versions/{number}", response=CodeVersionDetailOut, summary="Get a code version")
 def get_code_version(request, name: str, number: str):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     version = code_selectors.code_version_get(workspace=workspace, number=_number(number))
     version = code_selectors.code_versions_with_runs([version])[0]
     return {**_code_out(version, workspace), "code": version.code, "provider_config": version.provider_config}
@@ -270,7 +271,7 @@ def rollback_code_version(request, name: str, number: str):
 
     201 with the new version; 200 with ``created: false`` when that code is already current.
     """
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER)
     version, created = code_services.code_version_rollback(workspace=workspace, number=_number(number),
                                                       author=request.user)
     workspace.refresh_from_db(fields=["current_code_version"])
@@ -282,7 +283,7 @@ def rollback_code_version(request, name: str, number: str):
 @router.get("/workspaces/{name}/state-versions", response=StateVersionPage, summary="List state versions")
 def list_state_versions(request, name: str, paging: Query[Paging]):
     """The workspace's state versions, newest first (metadata only)."""
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     qs = state_selectors.state_version_list(workspace=workspace)
     current = state_selectors.state_current_serial(workspace=workspace)
     return {"count": qs.count(), "items": [_state_out(v, current) for v in qs[_paging(paging)]]}
@@ -352,7 +353,7 @@ def upload_state_version(request, name: str, force: bool = False):
     Another lineage, or a serial not newer than the current one, answers 409 unless forced;
     a malformed state answers 400 and changes nothing. Refused (409) while a run is running.
     """
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN)
     content, body_force = _upload_content(request)
     version = state_services.state_upload(workspace=workspace, content=content, user=request.user,
                                     force=force if body_force is None else body_force)
@@ -364,7 +365,7 @@ def upload_state_version(request, name: str, force: bool = False):
 def compare_state_versions(request, name: str, from_: str = Query(..., alias="from"), to: str = Query(...)):
     """Resource instances added, removed and changed from serial ``from`` to serial ``to``,
     with the changed attributes of each; sensitive values are "(sensitive)"."""
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     comparison = state_compare_mod.state_compare(workspace=workspace, from_serial=_serial(from_, "from"),
                                         to_serial=_serial(to, "to"))
     return {
@@ -385,7 +386,7 @@ def compare_state_versions(request, name: str, from_: str = Query(..., alias="fr
 def get_state_version(request, name: str, serial: str):
     """Metadata, resources by address and outputs (sensitive ones masked). The raw state is
     only available through ``/download``."""
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     detail = state_selectors.state_detail(workspace=workspace, serial=_serial(serial))
     current = state_selectors.state_current_serial(workspace=workspace)
     return {
@@ -407,7 +408,7 @@ def get_state_version(request, name: str, serial: str):
 def download_state_version(request, name: str, serial: str):
     """The raw terraform.tfstate. Needs the ``workspaces.view_stateversion`` permission (403
     otherwise); every download is logged."""
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN)
     filename, content = state_services.state_download(workspace=workspace, serial=_serial(serial), user=request.user)
     response = HttpResponse(content, content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -420,6 +421,6 @@ def download_state_version(request, name: str, serial: str):
 def rollback_state_version(request, name: str, serial: str):
     """Store the content of state ``serial`` as a new version (serial = current + 1, same
     lineage). 409 while a run of the workspace is running, or when it is already current."""
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN)
     version = state_services.state_rollback(workspace=workspace, serial=_serial(serial), user=request.user)
     return Status(201, _state_out(version, version.serial))

@@ -1,11 +1,13 @@
-"""Encryption at rest for sensitive variable values and plan artifacts (Fernet)."""
+"""Encryption at rest for sensitive variable values, plan artifacts and states (Fernet)."""
 
 import base64
 import hashlib
+import zlib
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
+from django.db import models
 
 
 class DecryptionError(Exception):
@@ -49,3 +51,27 @@ def decrypt_bytes(token: bytes) -> bytes:
         return fernet().decrypt(bytes(token))
     except InvalidToken:
         raise DecryptionError("stored artifact cannot be decrypted with the configured key") from None
+
+
+class EncryptedTextField(models.TextField):
+    """Text stored encrypted (compressed, then Fernet): the column never holds the plaintext.
+
+    Reads decrypt transparently (``.content``, ``values_list``); a row written before encryption
+    (plain JSON, starting with "{") still reads as it is.
+    """
+
+    PREFIX = "enc1:"
+
+    def from_db_value(self, value, expression, connection):
+        if value is None or not value.startswith(self.PREFIX):
+            return value
+        try:
+            return zlib.decompress(fernet().decrypt(value[len(self.PREFIX):].encode())).decode()
+        except InvalidToken:
+            raise DecryptionError("stored state cannot be decrypted with the configured key") from None
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        if value is None or value.startswith(self.PREFIX):
+            return value
+        return self.PREFIX + fernet().encrypt(zlib.compress(value.encode(), 6)).decode()

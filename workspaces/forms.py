@@ -3,8 +3,10 @@
 import json
 
 from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 
-from workspaces.models import VERSION_PIN, Variable, Workspace, workspace_name_validator
+from workspaces.models import VERSION_PIN, Role, Variable, Workspace, workspace_name_validator
 
 
 class WorkspaceCreateForm(forms.Form):
@@ -161,3 +163,34 @@ class WorkspaceDeleteForm(forms.Form):
         if value != self.workspace.name:
             raise forms.ValidationError(f"Type “{self.workspace.name}” exactly to delete this workspace.")
         return value
+
+
+class MemberForm(forms.Form):
+    """Grant a role to a user (by username) or to a group (a team), not both."""
+
+    username = forms.CharField(required=False, max_length=150, label="User",
+                               help_text="A username. Leave empty to name a group.")
+    group = forms.CharField(required=False, max_length=150, label="Group",
+                            help_text="A group (team) name; every member of the group gets the role.")
+    role = forms.TypedChoiceField(choices=Role.choices, coerce=int, initial=Role.READER)
+
+    def clean(self):
+        data = super().clean()
+        username, group = (data.get("username") or "").strip(), (data.get("group") or "").strip()
+        if bool(username) == bool(group):
+            raise forms.ValidationError("Name either a user or a group.")
+        if username:
+            data["member_user"] = get_user_model().objects.filter(username=username, is_active=True).first()
+            if data["member_user"] is None:
+                self.add_error("username", f"No active user named “{username}”.")
+        else:
+            data["member_group"] = Group.objects.filter(name=group).first()
+            if data["member_group"] is None:
+                self.add_error("group", f"No group named “{group}”.")
+        return data
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What uses it, e.g. “CI pipeline”.")
+    expires_in_days = forms.IntegerField(required=False, min_value=1, max_value=3650, label="Expires in (days)",
+                                         help_text="Empty: never expires.")

@@ -6,8 +6,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
-from workspaces.crypto import decrypt_text, encrypt_text
+from workspaces.crypto import EncryptedTextField, decrypt_text, encrypt_text
 
 workspace_name_validator = RegexValidator(
     r"^[A-Za-z0-9_-]+$", "Use only letters, digits, '-' and '_'."
@@ -171,7 +172,8 @@ class StateVersion(models.Model):
     size = models.PositiveBigIntegerField(default=0)
     resource_count = models.PositiveIntegerField(default=0)
     outputs = models.JSONField(default=dict, blank=True, help_text="Sensitive outputs are masked.")
-    content = models.TextField(help_text="The raw terraform.tfstate JSON")
+    # The raw terraform.tfstate JSON, full of secrets: encrypted at rest like plan files.
+    content = EncryptedTextField(help_text="The raw terraform.tfstate JSON (encrypted at rest)")
     task = models.ForeignKey(
         "executions.WorkspaceTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="state_versions"
     )
@@ -203,6 +205,7 @@ class ApiToken(models.Model):
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires")
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -212,5 +215,102 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
     def active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.expired
+
+
+class Role(models.IntegerChoices):
+    """What a member may do in a workspace; each role includes the ones below it."""
+
+    READER = 10, "Reader"        # runs, logs, plans, code, state metadata; never sensitive values or raw state
+    PLANNER = 20, "Planner"      # + queue plans, edit code and resources
+    APPLIER = 30, "Applier"      # + confirm/discard/cancel runs, lock/unlock
+    ADMIN = 40, "Admin"          # + variables, settings, state upload/rollback/restore/download, delete, members
+
+
+class WorkspaceMember(models.Model):
+    """A role in one workspace, granted to a user or to a Django group (a team)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="workspace_memberships")
+    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="workspace_memberships")
+    role = models.PositiveSmallIntegerField(choices=Role.choices, default=Role.READER)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "-role", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(group__isnull=True)) | (Q(user__isnull=True) & Q(group__isnull=False)),
+                name="%(app_label)s_%(class)s_user_xor_group",
+            ),
+            models.UniqueConstraint(fields=["workspace", "user"], condition=Q(user__isnull=False),
+                                    name="%(app_label)s_%(class)s_unique_user"),
+            models.UniqueConstraint(fields=["workspace", "group"], condition=Q(group__isnull=False),
+                                    name="%(app_label)s_%(class)s_unique_group"),
+            models.CheckConstraint(condition=Q(role__in=[10, 20, 30, 40]), name="%(app_label)s_%(class)s_role_known"),
+        ]
+
+    def __str__(self):
+        who = f"user {self.user}" if self.user_id else f"group {self.group}"
+        return f"{self.workspace}: {who} is {self.get_role_display()}"
+
+    @property
+    def principal(self) -> str:
+        return self.user.get_username() if self.user_id else f"@{self.group.name}"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AuditEvent.AppendOnly("Audit events are never changed.")
+
+    def delete(self):
+        raise AuditEvent.AppendOnly("Audit events are never deleted.")
+
+
+class AuditEvent(models.Model):
+    """Who did what, to which workspace, when and from where. Append-only.
+
+    No foreign keys on purpose: deleting a user or a workspace must not rewrite (or cascade
+    into) the trail, so the actor and workspace are kept by id and name. On PostgreSQL a
+    trigger refuses UPDATE and DELETE as well; the application never does either. ``details``
+    never holds a secret value (variable values are not recorded at all).
+    """
+
+    class AppendOnly(Exception):
+        pass
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor_id = models.IntegerField(null=True, blank=True)
+    actor = models.CharField(max_length=150, blank=True, help_text="username, 'host' (a command) or 'system'")
+    action = models.CharField(max_length=64, db_index=True)
+    workspace_id = models.IntegerField(null=True, blank=True, db_index=True)
+    workspace_name = models.CharField(max_length=90, blank=True, db_index=True)
+    target = models.CharField(max_length=300, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    via = models.CharField(max_length=16, blank=True, help_text="page, api, token, command or system")
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace_id", "-created_at"], name="workspaces_audit_ws_time")]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor or '-'} {self.action} {self.workspace_name}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise self.AppendOnly("Audit events are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise self.AppendOnly("Audit events are never deleted.")

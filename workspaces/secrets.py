@@ -15,6 +15,7 @@ One module, so that the log, the plan summary, the state pages and the admin agr
 ``SENSITIVE`` is what pages and APIs show for a masked value, ``REDACTED`` what a log shows.
 """
 
+import json
 import re
 
 SENSITIVE = "(sensitive)"
@@ -24,9 +25,28 @@ MIN_SECRET_LENGTH = 4
 HCL_STRING = re.compile(r'"((?:[^"\\]|\\.)+)"')
 
 
+MIN_LINE_LENGTH = 8  # a line of a multi-line secret is masked on its own from this length
+
+
 def ordered(secrets) -> list[str]:
     """Longest first, so that a secret containing another is replaced whole."""
     return sorted({s for s in secrets if s}, key=len, reverse=True)
+
+
+def secret_forms(value: str) -> set[str]:
+    """The ways a secret shows up in text: as is, JSON-escaped (quotes, backslashes, newlines
+    as ``\\n``), and — for a multi-line value such as a PEM key, which a log splits into lines —
+    each of its lines (stripped, from ``MIN_LINE_LENGTH`` characters), raw and JSON-escaped."""
+    forms = {value}
+    escaped = json.dumps(value)[1:-1]
+    forms.add(escaped)
+    if "\n" in value or "\r" in value:
+        for line in value.splitlines():
+            line = line.strip()
+            if len(line) >= MIN_LINE_LENGTH:
+                forms.add(line)
+                forms.add(json.dumps(line)[1:-1])
+    return {f for f in forms if f}
 
 
 def redact(text: str, secrets: list[str], marker: str = SENSITIVE) -> str:
@@ -62,7 +82,7 @@ def variable_secret_strings(variables) -> list[str]:
         except Exception:  # an unreadable secret cannot leak either
             continue
         if value:
-            found.add(value)
+            found.update(secret_forms(value))
         if value and var.hcl:
             found.update(s for s in HCL_STRING.findall(value) if len(s) >= MIN_SECRET_LENGTH)
     return ordered(found)
@@ -255,7 +275,7 @@ def state_secret_strings(state: dict) -> list[str]:
     for output in (state.get("outputs") or {}).values():
         if output.get("sensitive"):
             _strings_in(output.get("value"), found)
-    return sorted((s for s in found if len(s) >= 3), key=len, reverse=True)
+    return ordered(form for s in found if len(s) >= 3 for form in secret_forms(s))
 
 
 def _mask_instance(instance: dict, secrets: list[str]):

@@ -1,18 +1,15 @@
 from django.db.models import OuterRef, Q, Subquery
 from django.shortcuts import get_object_or_404
 
+from workspaces.access import readable_workspaces
 from workspaces.models import StateVersion, Workspace
 from workspaces.runs import runs
 
 
-def workspace_get(name: str) -> Workspace:
-    return get_object_or_404(Workspace, name=name)
-
-
-def workspace_list(*, search: str = "", locked: bool | None = None):
-    """Workspaces with what the list shows, in a bounded number of queries."""
+def workspace_list(*, user, search: str = "", locked: bool | None = None):
+    """The workspaces ``user`` may read, with what the list shows, in a bounded number of queries."""
     latest_state = StateVersion.objects.filter(workspace=OuterRef("pk")).order_by("-serial")
-    qs = runs().annotate_workspace_list(Workspace.objects.annotate(
+    qs = runs().annotate_workspace_list(readable_workspaces(user).annotate(
         state_serial=Subquery(latest_state.values("serial")[:1]),
         resource_count=Subquery(latest_state.values("resource_count")[:1]),
     )).order_by("name")
@@ -21,11 +18,6 @@ def workspace_list(*, search: str = "", locked: bool | None = None):
     if locked is not None:
         qs = qs.filter(locked=locked)
     return qs
-
-
-def workspace_get_detailed(name: str) -> Workspace:
-    """A workspace for its pages: the current code version and the locker come along."""
-    return get_object_or_404(Workspace.objects.select_related("current_code_version", "locked_by"), name=name)
 
 
 def variable_list(*, workspace: Workspace):

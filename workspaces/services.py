@@ -12,8 +12,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from iacplatform.errors import Conflict, DomainError
+from workspaces.audit import audit_record
 from workspaces.code.services import provider_config_recorded
-from workspaces.models import ENV_VAR_NAME, TERRAFORM_IDENTIFIER, Variable, Workspace, sha256_hex
+from workspaces.models import (
+    ENV_VAR_NAME, TERRAFORM_IDENTIFIER, Role, Variable, Workspace, WorkspaceMember, sha256_hex
+)
 from workspaces.runs import runs
 
 
@@ -23,13 +26,26 @@ def workspace_create(*, name: str, description: str = "", auto_apply: bool = Fal
                      terraform_version: str = "", user=None) -> Workspace:
     workspace = Workspace(name=name, description=description, auto_apply=auto_apply,
                           terraform_version=terraform_version)
+    if Workspace.objects.filter(name=name).exists():
+        raise Conflict(f"A workspace named {name!r} already exists.", errors={"name": ["Already exists."]})
     workspace.full_clean()
     try:
         with transaction.atomic():
             workspace.save()
     except IntegrityError:  # created by someone else between the check and the insert
         raise Conflict(f"A workspace named {name!r} already exists.") from None
+    if _real_user(user) and not user.is_superuser:
+        # The creator administers what they made (superusers already administer everything).
+        WorkspaceMember.objects.create(workspace=workspace, user=user, role=Role.ADMIN)
+    audit_record("workspace.create", user=user, workspace=workspace,
+                 details={"description": description, "auto_apply": auto_apply,
+                          "terraform_version": terraform_version})
     return workspace
+
+
+def _real_user(user) -> bool:
+    """A saved user account (not an anonymous user, nor the host operator of a command)."""
+    return user is not None and getattr(user, "pk", None) is not None and getattr(user, "is_authenticated", False)
 
 
 def workspace_lock(*, workspace: Workspace, reason: str, user=None) -> Workspace:
@@ -42,6 +58,8 @@ def workspace_lock(*, workspace: Workspace, reason: str, user=None) -> Workspace
         # Already locked (e.g. by an operator); a system lock must still be recorded.
         Workspace.objects.filter(pk=workspace.pk).update(lock_reason=f"{workspace.lock_reason}\n{reason}".strip())
         workspace.refresh_from_db()
+    audit_record("workspace.lock", user=user, workspace=workspace,
+                 details={"reason": reason, "already_locked": not updated})
     return workspace
 
 
@@ -51,6 +69,7 @@ def workspace_unlock(*, workspace: Workspace, user=None) -> Workspace:
         locked=False, lock_reason="", locked_by=None, locked_at=None, updated_at=timezone.now()
     )
     workspace.refresh_from_db()
+    audit_record("workspace.unlock", user=user, workspace=workspace)
     transaction.on_commit(lambda: runs().workspace_unlocked(workspace))
     return workspace
 
@@ -110,8 +129,12 @@ def workspace_update(*, workspace: Workspace, user=None, **changes) -> Workspace
     except ValidationError as exc:
         raise _validation_error(exc) from None
     provider_changed = "provider_config" in changes and workspace.provider_config != previous_provider
+    old = Workspace.objects.filter(pk=workspace.pk).values(*changes).first() or {}
     workspace.updated_at = timezone.now()
     workspace.save(update_fields=[*changes, "updated_at"])
+    changed = sorted(field for field in changes if old.get(field) != getattr(workspace, field))
+    # Field names only: a provider configuration may hold credentials.
+    audit_record("workspace.update", user=user, workspace=workspace, details={"changed": changed})
     if provider_changed:
         provider_config_recorded(workspace=workspace, author=user)
         workspace.refresh_from_db()
@@ -126,12 +149,19 @@ def workspace_delete(*, workspace: Workspace, user=None) -> None:
     if active is not None:
         raise Conflict(f"Run #{active} is still active: cancel it (or let it finish) before deleting the workspace.")
     runs().before_workspace_delete(workspace)
+    audit_record("workspace.delete", user=user, workspace=workspace,
+                 details={"state_versions": workspace.state_versions.count(),
+                          "code_versions": workspace.code_versions.count()})
     workspace.delete()
 
 
 @transaction.atomic
 def variable_delete(*, variable: Variable, user=None) -> None:
-    Variable.objects.filter(pk=variable.pk).delete()
+    deleted, _ = Variable.objects.filter(pk=variable.pk).delete()
+    if deleted:
+        audit_record("variable.delete", user=user, workspace=variable.workspace,
+                     target=f"{variable.category} variable {variable.key}",
+                     details={"key": variable.key, "category": variable.category, "sensitive": variable.sensitive})
 
 
 # --- variables --------------------------------------------------------------------------
@@ -190,7 +220,13 @@ def variable_set(*, workspace: Workspace, key: str, value: str | None, category:
     elif was_sensitive != sensitive:
         var.set_value(old_plain)  # becoming sensitive: the kept value is stored encrypted
     var.full_clean()
+    created = var.pk is None
     var.save()
+    # Never the value: only that it changed.
+    audit_record("variable.create" if created else "variable.update", user=user, workspace=workspace,
+                 target=f"{category} variable {key}",
+                 details={"key": key, "category": category, "sensitive": var.sensitive, "hcl": hcl,
+                          "value_changed": value is not None})
     return var
 
 
@@ -201,3 +237,62 @@ def variables_checksum(workspace: Workspace) -> str:
         for v in Variable.objects.filter(workspace=workspace).order_by("category", "key")
     ]
     return sha256_hex(json.dumps(parts, sort_keys=True))
+
+
+# --- members ----------------------------------------------------------------------------
+@transaction.atomic
+def member_set(*, workspace: Workspace, role: int, member_user=None, group=None, user=None) -> WorkspaceMember:
+    """Grant ``role`` in ``workspace`` to a user or a group (replacing the role they had)."""
+    if (member_user is None) == (group is None):
+        raise DomainError("Name either a user or a group.", errors={"__all__": ["Name either a user or a group."]})
+    try:
+        role = Role(int(role))
+    except (TypeError, ValueError):
+        raise DomainError(f"Unknown role {role!r}: use reader, planner, applier or admin.",
+                          errors={"role": ["Unknown role."]}) from None
+    lookup = {"user": member_user} if member_user is not None else {"group": group}
+    member = WorkspaceMember.objects.select_for_update().filter(workspace=workspace, **lookup).first()
+    if member is None:
+        member = WorkspaceMember(workspace=workspace, **lookup)
+    elif member.role == Role.ADMIN and role != Role.ADMIN:
+        _keep_an_admin(workspace, leaving=member)
+    previous = member.role if member.pk else None
+    member.role = role
+    member.save()
+    audit_record("member.set", user=user, workspace=workspace, target=member.principal,
+                 details={"role": Role(role).label.lower(),
+                          "previous": Role(previous).label.lower() if previous else None})
+    return member
+
+
+@transaction.atomic
+def member_remove(*, member: WorkspaceMember, user=None) -> None:
+    """Take a user's or group's role away; the last admin of a workspace stays."""
+    member = WorkspaceMember.objects.select_for_update().filter(pk=member.pk).first()
+    if member is None:
+        return
+    if member.role == Role.ADMIN:
+        _keep_an_admin(member.workspace, leaving=member)
+    member.delete()
+    audit_record("member.remove", user=user, workspace=member.workspace, target=member.principal,
+                 details={"role": Role(member.role).label.lower()})
+
+
+def _keep_an_admin(workspace: Workspace, *, leaving: WorkspaceMember) -> None:
+    others = WorkspaceMember.objects.filter(workspace=workspace, role=Role.ADMIN).exclude(pk=leaving.pk)
+    if not others.exists():
+        raise Conflict("A workspace keeps at least one admin member: make someone else admin first.")
+
+
+ROLE_NAMES = {role.label.lower(): role for role in Role}
+
+
+def role_from_name(value) -> Role:
+    """``reader``/``planner``/``applier``/``admin`` (or the number) as a Role."""
+    if isinstance(value, str) and value.strip().lower() in ROLE_NAMES:
+        return ROLE_NAMES[value.strip().lower()]
+    try:
+        return Role(int(value))
+    except (TypeError, ValueError):
+        raise DomainError(f"Unknown role {value!r}: use reader, planner, applier or admin.",
+                          errors={"role": ["Use reader, planner, applier or admin."]}) from None

@@ -5,32 +5,41 @@ fragment, when ``request.htmx``) is rendered. Domain errors become form errors o
 """
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import redirect, render
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from iacplatform.errors import DomainError
 from iacplatform.pages import form_error_from, render_page, validation_error_to_form
 from workspaces import selectors
-from workspaces.forms import LockForm, VariableForm, WorkspaceCreateForm, WorkspaceDeleteForm, WorkspaceSettingsForm
+from workspaces.access import workspace_for
+from workspaces.audit import ACTION_GROUPS, audit_events, parse_when
+from workspaces.forms import (
+    LockForm, MemberForm, TokenForm, VariableForm, WorkspaceCreateForm, WorkspaceDeleteForm, WorkspaceSettingsForm
+)
+from workspaces.models import Role
 from workspaces.runs import runs
 from workspaces.services import (
-    variable_delete, variable_set, workspace_create, workspace_delete, workspace_lock, workspace_unlock,
-    workspace_update
+    member_remove, member_set, variable_delete, variable_set, workspace_create, workspace_delete, workspace_lock,
+    workspace_unlock, workspace_update
 )
 from workspaces.state import selectors as state_selectors
 from workspaces.state.document import RESOURCE_COUNT_HELP
+from workspaces.tokens import api_token_create, api_token_get, api_token_revoke, api_tokens_of
 
 
 # --- list and create ---------------------------------------------------------------------------
+@require_safe
 def workspace_list_view(request):
     search = request.GET.get("q", "").strip()
     filter_ = request.GET.get("filter", "")
     locked = {"locked": True, "unlocked": False}.get(filter_)
-    qs = selectors.workspace_list(search=search, locked=locked)
+    qs = selectors.workspace_list(user=request.user, search=search, locked=locked)
     if filter_ == "attention":
         qs = qs.filter(pending_confirmations__gt=0)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
@@ -59,8 +68,9 @@ def workspace_create_view(request):
 
 
 # --- overview and lock ---------------------------------------------------------------------
+@require_safe
 def workspace_overview_view(request, name):
-    workspace = selectors.workspace_get_detailed(name)
+    workspace = workspace_for(request.user, name, Role.READER, detailed=True)
     context = {
         "workspace": workspace, "tab": "overview",
         **runs().overview(workspace),
@@ -75,7 +85,7 @@ def workspace_overview_view(request, name):
 
 @require_POST
 def workspace_lock_view(request, name):
-    workspace = selectors.workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.APPLIER)
     form = LockForm(request.POST)
     if not form.is_valid():
         messages.error(request, "The lock reason is too long (500 characters at most).")
@@ -90,7 +100,7 @@ def workspace_lock_view(request, name):
 
 @require_POST
 def workspace_unlock_view(request, name):
-    workspace = selectors.workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.APPLIER)
     if not workspace.locked:
         messages.warning(request, "The workspace was not locked.")
     else:
@@ -131,7 +141,7 @@ def _save_variable(request, workspace, form) -> bool:
 
 @require_http_methods(["GET", "POST"])
 def variable_list_view(request, name):
-    workspace = selectors.workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN if request.method == "POST" else Role.READER)
     form = VariableForm(request.POST or None, workspace=workspace)
     status = 200
     if request.method == "POST":
@@ -151,7 +161,7 @@ def variable_list_view(request, name):
 
 @require_http_methods(["GET", "POST"])
 def variable_edit_view(request, name, variable_id):
-    workspace = selectors.workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN)
     variable = selectors.variable_get(workspace=workspace, variable_id=variable_id)
     form = VariableForm(request.POST or None, workspace=workspace, instance=variable)
     status = 200
@@ -166,7 +176,7 @@ def variable_edit_view(request, name, variable_id):
 
 @require_POST
 def variable_delete_view(request, name, variable_id):
-    workspace = selectors.workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN)
     variable = selectors.variable_get(workspace=workspace, variable_id=variable_id)
     variable_delete(variable=variable, user=request.user)
     messages.success(request, f"Variable “{variable.key}” deleted.")
@@ -176,7 +186,7 @@ def variable_delete_view(request, name, variable_id):
 # --- settings and delete -------------------------------------------------------------------
 @require_http_methods(["GET", "POST"])
 def workspace_settings_view(request, name):
-    workspace = selectors.workspace_get_detailed(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN, detailed=True)
     form = WorkspaceSettingsForm.for_workspace(workspace, request.POST or None)
     status = 200
     if request.method == "POST":
@@ -196,7 +206,7 @@ def workspace_settings_view(request, name):
 
 @require_POST
 def workspace_delete_view(request, name):
-    workspace = selectors.workspace_get_detailed(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN, detailed=True)
     delete_form = WorkspaceDeleteForm(request.POST, workspace=workspace)
     if delete_form.is_valid():
         try:
@@ -209,6 +219,124 @@ def workspace_delete_view(request, name):
     context = {"workspace": workspace, "tab": "settings",
                "form": WorkspaceSettingsForm.for_workspace(workspace), "delete_form": delete_form}
     return render_page(request, "workspaces/settings.html", context, fragment="settings", status=400)
+
+
+# --- members -------------------------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+def workspace_members_view(request, name):
+    workspace = workspace_for(request.user, name, Role.ADMIN)
+    form = MemberForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                member = member_set(workspace=workspace, role=data["role"], member_user=data.get("member_user"),
+                                    group=data.get("member_group"), user=request.user)
+            except DomainError as exc:
+                form_error_from(form, exc)
+            else:
+                messages.success(request, f"{member.principal} is now {member.get_role_display().lower()}.")
+                return redirect("workspace_members", workspace.name)
+        status = 400
+    members = workspace.members.select_related("user", "group").order_by("-role", "user__username", "group__name")
+    context = {"workspace": workspace, "tab": "members", "form": form, "members": members}
+    return render_page(request, "workspaces/members.html", context, fragment="members", status=status)
+
+
+@require_POST
+def workspace_member_remove_view(request, name, member_id):
+    workspace = workspace_for(request.user, name, Role.ADMIN)
+    member = get_object_or_404(workspace.members.select_related("user", "group"), pk=member_id)
+    try:
+        member_remove(member=member, user=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{member.principal} no longer has a role here.")
+    return redirect("workspace_members", workspace.name)
+
+
+# --- API tokens (the user menu) ------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+def token_list_view(request):
+    """The user's own tokens; a new token's secret is shown once, in this response only."""
+    form = TokenForm(request.POST or None)
+    status, created, secret = 200, None, None
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                created, secret = api_token_create(user=request.user, name=form.cleaned_data["name"],
+                                                   expires_in_days=form.cleaned_data["expires_in_days"])
+            except DomainError as exc:
+                form_error_from(form, exc)
+                status = 400
+            else:
+                form = TokenForm()
+                status = 201
+        else:
+            status = 400
+    response = render_page(request, "workspaces/tokens.html",
+                           {"form": form, "tokens": api_tokens_of(request.user), "created": created,
+                            "secret": secret}, fragment="tokens", status=status)
+    response["Cache-Control"] = "no-store"  # the page may hold a secret
+    return response
+
+
+@require_POST
+def token_revoke_view(request, token_id):
+    try:
+        token = api_token_get(user=request.user, token_id=token_id)
+    except DomainError as exc:
+        raise Http404(exc.message) from None
+    api_token_revoke(token=token, user=request.user)
+    messages.success(request, f"Token “{token.name}” revoked: requests with it now get 401.")
+    return redirect("token_list")
+
+
+# --- audit trail ---------------------------------------------------------------------------
+def _audit_filters(request) -> tuple[dict, dict, list[str]]:
+    """(service filters, the form's values, errors) from the query string."""
+    values = {key: request.GET.get(key, "").strip()[:150] for key in ("actor", "action", "since", "until", "workspace")}
+    filters, errors = {"actor": values["actor"], "action": values["action"]}, []
+    for key, end in (("since", False), ("until", True)):
+        try:
+            filters[key] = parse_when(values[key], end=end)
+        except ValueError as exc:
+            errors.append(str(exc))
+    return filters, values, errors
+
+
+def _audit_page(request, events, context: dict):
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {**context, "page": page, "query": query.urlencode(), "action_groups": ACTION_GROUPS}
+    # The table is a partial of the body template the page includes; an HTMX request gets only it.
+    template = "workspaces/_audit_body.html#events" if request.htmx else "workspaces/audit.html"
+    response = render(request, template, context, status=400 if context["errors"] else 200)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+@require_safe
+def workspace_audit_view(request, name):
+    workspace = workspace_for(request.user, name, Role.READER)
+    filters, values, errors = _audit_filters(request)
+    events = audit_events(workspace=workspace, **filters)
+    return _audit_page(request, events, {"workspace": workspace, "tab": "audit", "values": values, "errors": errors})
+
+
+@require_safe
+def audit_view(request):
+    """Every event, for superusers: failed logins and tokens too, and deleted workspaces."""
+    if not request.user.is_superuser:
+        raise PermissionDenied("The global audit trail is for superusers; see a workspace's Audit tab.")
+    filters, values, errors = _audit_filters(request)
+    events = audit_events(**filters)
+    if values["workspace"]:
+        events = events.filter(workspace_name=values["workspace"])
+    return _audit_page(request, events, {"workspace": None, "values": values, "errors": errors})
 
 
 # --- error pages ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from iacplatform import errors as errors_mod
 from iacplatform import inputs
@@ -21,7 +21,8 @@ from workspaces.code import selectors as code_selectors
 from workspaces.code import services as code_services
 from workspaces.code.check import AUTO, HCL, JSON
 from workspaces.diffs import DEFAULT_CONTEXT
-from workspaces.selectors import workspace_get
+from workspaces.access import workspace_for
+from workspaces.models import Role
 from workspaces.state import compare as state_compare_mod
 from workspaces.state import document as state_document
 from workspaces.state import selectors as state_selectors
@@ -79,7 +80,7 @@ class CodeForm(forms.Form):
 
 @require_http_methods(["GET", "POST"])
 def code_edit(request, name):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER if request.method == "POST" else Role.READER)
     current = workspace.current_code_version
     status = 200
     if request.method == "POST":
@@ -113,8 +114,9 @@ def code_edit(request, name):
     }, status=status)
 
 
+@require_safe
 def code_history(request, name):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     page = Paginator(code_selectors.code_version_list(workspace=workspace), HISTORY_PER_PAGE).get_page(
         request.GET.get("page"))
     page.object_list = code_selectors.code_versions_with_runs(page.object_list)
@@ -123,8 +125,9 @@ def code_history(request, name):
     })
 
 
+@require_safe
 def code_version_detail(request, name, number):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     version = _get(code_selectors.code_version_get, workspace=workspace, number=_number(number))
     version = code_selectors.code_versions_with_runs([version])[0]
     return _render(request, "workspaces/versions/code_version.html", "content", {
@@ -136,7 +139,7 @@ def code_version_detail(request, name, number):
 
 @require_POST
 def code_version_rollback(request, name, number):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.PLANNER)
     number = _number(number)
     try:
         version, created = code_services.code_version_rollback(workspace=workspace, number=number, author=request.user)
@@ -171,8 +174,9 @@ def _compare_args(request, available: list[int], *, what: str, minimum: int):
     return values["from"], values["to"], view, full, ""
 
 
+@require_safe
 def code_compare(request, name):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     numbers = code_selectors.code_version_numbers(workspace=workspace)
     old, new, view, full, error = _compare_args(request, numbers, what="version number", minimum=1)
     comparison = None
@@ -195,31 +199,34 @@ def code_compare(request, name):
 # ======================================================================================
 # State
 # ======================================================================================
+@require_safe
 def state_list(request, name):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     page = Paginator(state_selectors.state_version_list(workspace=workspace), HISTORY_PER_PAGE).get_page(
         request.GET.get("page"))
     return _render(request, "workspaces/versions/state_list.html", "history", {
         "workspace": workspace, "tab": "states", "page": page,
         "current_serial": state_selectors.state_current_serial(workspace=workspace),
-        "can_download": state_services.can_download_state(request.user),
+        "can_download": state_services.can_download_state(request.user, workspace),
     })
 
 
+@require_safe
 def state_version_detail(request, name, serial):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     detail = _get(state_selectors.state_detail, workspace=workspace, serial=_number(serial, minimum=0, what="serial"))
     page = Paginator(detail.resources, RESOURCES_PER_PAGE).get_page(request.GET.get("page"))
     detail.mask(page.object_list)
     return _render(request, "workspaces/versions/state_version.html", "content", {
         "workspace": workspace, "tab": "states", "detail": detail, "version": detail.version, "page": page,
         "is_current": state_selectors.state_current_serial(workspace=workspace) == detail.version.serial,
-        "can_download": state_services.can_download_state(request.user),
+        "can_download": state_services.can_download_state(request.user, workspace),
     })
 
 
+@require_safe
 def state_download(request, name, serial):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN)
     try:
         filename, content = state_services.state_download(
             workspace=workspace, serial=_number(serial, minimum=0, what="serial"), user=request.user)
@@ -233,8 +240,9 @@ def state_download(request, name, serial):
     return response
 
 
+@require_safe
 def state_compare(request, name):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.READER)
     serials = state_selectors.state_version_serials(workspace=workspace)
     old, new, view, _full, error = _compare_args(request, serials, what="serial", minimum=0)
     comparison, page = None, None
@@ -258,7 +266,7 @@ def state_compare(request, name):
 @require_http_methods(["GET", "POST"])
 def state_rollback(request, name, serial):
     """GET: what the rollback will do, and a confirmation form. POST (confirmed): do it."""
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN)
     serial = _number(serial, minimum=0, what="serial")
     target = _get(state_selectors.state_version_get, workspace=workspace, serial=serial)
     serials = state_selectors.state_version_serials(workspace=workspace)
@@ -295,7 +303,7 @@ class StateUploadForm(forms.Form):
 
 @require_http_methods(["GET", "POST"])
 def state_upload(request, name):
-    workspace = workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN)
     status = 200
     if request.method == "POST":
         form = StateUploadForm(request.POST, request.FILES)

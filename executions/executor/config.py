@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from executions.executor.isolation import hand_over, harden_data_dir, process_credentials
 from iacplatform.errors import DomainError
 from resources.aggregation import aggregate_main_tf
 from workspaces.code.files import split_code_files
@@ -36,6 +37,7 @@ class WorkDir:
     state_serial: int | None = None
     state_lineage: str | None = None
     state_checksum: str | None = None
+    credentials: dict = field(default_factory=dict)  # Popen arguments: the run's OS user and group
 
     @property
     def state_file(self) -> Path:
@@ -67,6 +69,7 @@ def write_file(path: Path, content: str | bytes, mode: int = 0o600) -> None:
 def create_workdir(task) -> Path:
     root = Path(settings.IAC_WORK_DIR)
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    harden_data_dir()
     path = root / f"task-{task.pk}-{secrets.token_hex(4)}"
     path.mkdir(mode=0o700)
     path.chmod(0o700)
@@ -253,4 +256,6 @@ def prepare_workdir(task, *, code_version: WorkspaceCodeVersion | None, with_sta
         # terraform prints previous values too: secrets the variables no longer hold stay hidden.
 
         workdir.secrets = ordered([*workdir.secrets, *state_secret_strings(json.loads(state.content))])
+    workdir.credentials = process_credentials(task)
+    hand_over(path, task)
     return workdir

@@ -71,7 +71,10 @@ class LogWriter:
         """One chunk; a database fault keeps the lines for the next flush instead of escaping
         into the code that watches terraform (which must go on, and stop it gracefully)."""
         if self.owner_lost():
-            return  # another worker (or recovery) owns the run now: its log is not ours to write
+            # Another worker (or recovery) may own the run now: its log is not ours to write.
+            if lines is not None:
+                self.pending[:0] = lines
+            return
         try:
             TaskLog.objects.create(task=self.task, seq=self.seq + 1, stage=stage, text=text)
         except Exception as exc:  # noqa: BLE001 — e.g. the database is down; retried on a fresh connection

@@ -44,11 +44,25 @@ class Heartbeat(threading.Thread):
             logger.warning("heartbeat of task %s failed: %s", self.task.pk, exc)
             reconnect_after_failure()
             return
+        if not updated and not WorkspaceTask.objects.filter(pk=self.task.pk).exists():
+            return  # not visible from here (a test's uncommitted row), or deleted with its workspace
         self.last_ok = time.monotonic()
         if not updated and not self.lost:
             self.lost = True
             logger.error("task %s: this worker no longer owns the run (claim %s); stopping", self.task.pk,
                          self.task.claim_token)
+
+    def confirmed(self) -> bool:
+        """Does this worker still own the run, as of a few seconds ago at most?
+
+        A worker frozen (SIGSTOP, a VM pause, a long GC) past the reap time may have lost the run
+        without its heartbeat thread having noticed yet: before writing, a beat older than two
+        intervals is renewed synchronously. A beat that fails (the database is down) does not
+        count as lost: the writes that follow fail too, and the state is in a backup first.
+        """
+        if not self.lost and time.monotonic() - self.last_ok > 2 * settings.IAC_HEARTBEAT_SECONDS:
+            self.beat()  # when the database cannot answer, nobody can take the run over either
+        return not self.lost
 
     def run(self) -> None:
         try:

@@ -19,13 +19,14 @@ from django.utils import timezone
 from executions import cost, errors, policies
 from executions.executor import checks, hooks, runner, stages
 from executions.executor.config import ConfigError, WorkDir, prepare_workdir, remove_workdir, write_file
+from executions.executor.isolation import hand_over
 from executions.executor.logs import LogWriter
 from executions.executor.ownership import Checkpointer, Heartbeat, owned
 from executions.executor.plan_summary import summarize_plan
 from executions.executor.steps import (
     PLAN_SAVE_ATTEMPTS, StepFailed, plugin_cache_lock, retry_wait, run_budget_margin, stage_timeout,
 )
-from executions.executor.state_save import StateSaveFailed, save_state, write_backup
+from executions.executor.state_save import StateSaveFailed, leave_for_recovery, save_state, write_backup
 from executions.models import WorkspaceTask
 from executions.notifications import notify_emergency
 from executions.services import stored_lock_file, task_confirm
@@ -51,7 +52,7 @@ class TaskRun:
         self.workdir: WorkDir | None = None
         self.log = LogWriter(task)
         self.heartbeat = Heartbeat(task)
-        self.log.owner_lost = lambda: self.heartbeat.lost
+        self.log.owner_lost = lambda: not self.heartbeat.confirmed()
         self.checkpointer: Checkpointer | None = None  # while an apply runs
         self.started = time.monotonic()
         self.pgids: list[int] = []  # every terraform process group this run started
@@ -113,8 +114,11 @@ class TaskRun:
     def terraform(self, args: list[str], *, ok=(0,), what: str) -> runner.RunResult:
         """One attempt of ``terraform <args>``; a failure is classified into a StepFailed."""
         timeout = self.timeout_for(what)
+        if self.workdir.credentials:
+            hand_over(self.workdir.path, self.task)  # files the worker wrote since (plan file, lock file)
         result = runner.run(args, cwd=self.workdir.path, env=self.workdir.env, log=self.log, timeout=timeout,
-                            should_cancel=self.should_cancel, on_start=self._started)
+                            should_cancel=self.should_cancel, on_start=self._started,
+                            credentials=self.workdir.credentials)
         if result.cancelled or result.timed_out or result.exit_code not in ok:
             found = errors.classify(result.output_tail, result.exit_code, timed_out=result.timed_out,
                                     cancelled=result.cancelled, what=what, timeout=timeout)
@@ -270,7 +274,7 @@ class TaskRun:
     def save_plan_artifacts(self, has_changes: bool) -> None:
         """Plan file, lock file, plan JSON and summary; 3 attempts, never fails the run."""
         show = runner.capture(["show", "-json", "plan.tfplan"], cwd=self.workdir.path, env=self.workdir.env,
-                              timeout=self.timeout_for("plan"))
+                              timeout=self.timeout_for("plan"), credentials=self.workdir.credentials)
         if show.returncode != 0:
             self.log.info(f"[platform] terraform show -json failed: {show.stderr.decode(errors='replace')[:500]}")
             plan_doc = {}
@@ -362,8 +366,12 @@ class TaskRun:
                                  category="internal")
             return None
         content = path.read_text()
-        if self.heartbeat.lost:
-            backup = write_backup(self.task.workspace, self.task, content, reason="run lost by its worker")
+        if not self.heartbeat.confirmed():
+            backup = leave_for_recovery(
+                self.task.workspace, self.task, content, title=f"Lost run #{self.task.pk}: its final state",
+                reason=(f"The worker of run #{self.task.pk} ({self.task.worker_host} pid {self.task.worker_pid}) "
+                        f"resumed after the run was taken from it and kept the state terraform wrote; it was "
+                        f"stored as a recovered version if it follows the stored state."))
             raise StepFailed(f"This worker lost run #{self.task.pk} during the apply; the state terraform wrote is "
                              f"kept in {backup}, not stored (recovery decides).", category="worker_lost")
         if self.workdir.state_checksum and sha256_hex(content) == self.workdir.state_checksum:

@@ -97,6 +97,7 @@ def run(
     on_start: Callable[[int], None] = lambda pgid: None,
     poll_seconds: float = 0.1,
     check_every: float = 1.0,
+    credentials: dict | None = None,
 ) -> RunResult:
     """Run ``terraform <args>``; stream its output to ``log`` (a LogWriter).
 
@@ -104,12 +105,14 @@ def run(
     worker left behind).
     """
     command = [terraform_path(), *args]
+    credentials = dict(credentials or {})
+    env = {**env, **credentials.pop("env_extra", {})}
     log.info(f"$ terraform {' '.join(args)}")
     output_path = os.path.join(cwd, OUTPUT_FILE)
     with open(output_path, "wb") as output:
         process = subprocess.Popen(
             command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
+            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent, **credentials,
         )
     pgid = process.pid
     on_start(pgid)
@@ -218,9 +221,12 @@ def group_processes(pgid: int, workdir=None) -> list[int]:
     return found
 
 
-def capture(args: list[str], *, cwd, env: dict, timeout: float) -> subprocess.CompletedProcess:
+def capture(args: list[str], *, cwd, env: dict, timeout: float, credentials: dict | None = None
+            ) -> subprocess.CompletedProcess:
     """Run terraform for its stdout (e.g. ``show -json``), not logged."""
+    credentials = dict(credentials or {})
+    env = {**env, **credentials.pop("env_extra", {})}
     return subprocess.run(
         [terraform_path(), *args], cwd=cwd, env=env, capture_output=True, timeout=timeout,
-        stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
+        stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent, **credentials,
     )

@@ -146,6 +146,17 @@ def lock_and_alert(workspace: Workspace, task, reason: str, *, backup: Path | No
         return False
 
 
+def leave_for_recovery(workspace: Workspace, task, content: str, *, reason: str, title: str) -> Path:
+    """A state this worker may not store itself (it lost the run): a backup and a pending-recovery
+    marker, which the sweep on this host turns into a *recovered* version (serial and lineage
+    checked) and an updated lock reason."""
+    backup = write_backup(workspace, task, content, reason=reason)
+    marker = {"workspace_id": workspace.pk, "task_id": getattr(task, "pk", None), "reason": reason,
+              "title": title, "backup": str(backup)}
+    _write_private(pending_path(backup), json.dumps(marker))
+    return backup
+
+
 def backups_for(workspace: Workspace) -> list[Path]:
     """This workspace's backups (by id, checked against the sidecar), oldest first."""
     found = [p for p in backup_dir().glob(f"ws{workspace.pk}_*.tfstate")

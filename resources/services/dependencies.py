@@ -7,6 +7,7 @@ from iacplatform.errors import Conflict, DomainError, NotFound
 from resources.fragments import Address
 from resources.models import ResourceDependency, WorkspaceResource
 from resources.services.resources import acting_user, lock_resource, lock_workspace
+from workspaces.audit import audit_record
 from workspaces.runs import runs
 
 
@@ -84,6 +85,8 @@ def dependencies_set(*, resource, depends_on, user=None) -> list[WorkspaceResour
         [ResourceDependency(resource=resource, depends_on_id=pk) for pk in sorted(wanted - have)]
     )
     WorkspaceResource.objects.filter(pk=resource.pk).update(updated_at=timezone.now())
+    audit_record("resource.dependencies", user=acting_user(user), workspace=workspace, target=resource.resource_id,
+                 details={"resource_id": resource.pk, "depends_on": [t.resource_id for t in targets]})
     return targets
 
 

@@ -14,6 +14,7 @@ from resources.services.resources import (
     ChangeType, acting_user, append_version, current_checksum, lock_resource, lock_workspace, logger
 )
 from resources.workspace_code import plan_code_merge
+from workspaces.audit import audit_record
 
 ON_DUPLICATE = ("fail", "skip", "new_version")
 
@@ -142,6 +143,10 @@ def _import_parsed(*, workspace, parsed, on_duplicate, message, user) -> ImportR
     report.warnings += code_merge.warnings
     version = code_merge.save(workspace=workspace, message=message or "Imported Terraform code", user=acting_user(user))
     report.code_version = version.number if version is not None else None
+    audit_record("resources.import", user=acting_user(user), workspace=workspace,
+                 target=f"{len(report.created) + len(report.updated) + len(report.restored)} resources",
+                 details={"created": report.created, "updated": report.updated, "restored": report.restored,
+                          "skipped": report.skipped, "code_version": report.code_version})
     logger.info("import into %s: %d created, %d updated, %d restored, %d unchanged, %d skipped",
                 workspace.name, len(report.created), len(report.updated), len(report.restored),
                 len(report.unchanged), len(report.skipped))

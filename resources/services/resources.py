@@ -11,6 +11,7 @@ from resources import fragments
 from resources.fragments import Address, InvalidCode, parse_fragment
 from resources.importer import ImportParseError, hcl_to_json
 from resources.models import ResourceCodeVersion, WorkspaceResource
+from workspaces.audit import audit_record
 from workspaces.models import Workspace
 
 logger = logging.getLogger("resources")
@@ -71,6 +72,11 @@ def append_version(*, resource: WorkspaceResource, code: dict, change_type: str,
     )
     resource.current_version = version
     resource.save(update_fields=["current_version", "is_active", "deleted_at", "updated_at"])
+    # Every change of a resource's code is a version, so this records them all (create, update,
+    # delete, restore, rollback, snapshot restore, import of a new version).
+    audit_record(f"resource.{change_type}", user=acting_user(user), workspace=resource.workspace,
+                 target=resource.resource_id, details={"resource_id": resource.pk, "version": number,
+                                                       "summary": summary[:200]})
     return version
 
 
@@ -145,6 +151,8 @@ def resource_update(*, resource, code=None, description: str | None = None, tags
             fields.append("tags")
     if fields:
         resource.save(update_fields=[*fields, "updated_at"])
+        audit_record("resource.describe", user=acting_user(user), workspace=resource.workspace,
+                     target=resource.resource_id, details={"resource_id": resource.pk, "changed": fields})
     return resource, version
 
 

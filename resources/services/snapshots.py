@@ -11,6 +11,7 @@ from resources.models import ResourceCodeVersion, WorkspaceResource, WorkspaceRe
 from resources.services.resources import (
     ChangeType, acting_user, append_version, current_checksum, lock_workspace, logger
 )
+from workspaces.audit import audit_record
 
 
 @transaction.atomic
@@ -25,10 +26,13 @@ def snapshot_create(*, workspace, name: str, description: str = "", user=None) -
         raise Conflict(f"A snapshot named {name!r} already exists in {workspace.name}.",
                        errors={"name": ["already exists"]})
 
-    return WorkspaceResourcesSnapshot.objects.create(
+    snapshot = WorkspaceResourcesSnapshot.objects.create(
         workspace=workspace, name=name, description=description,
         resource_versions=resource_version_map(workspace), author=acting_user(user),
     )
+    audit_record("snapshot.create", user=acting_user(user), workspace=workspace, target=f"snapshot {name}",
+                 details={"snapshot_id": snapshot.pk, "resources": len(snapshot.resource_versions)})
+    return snapshot
 
 
 @dataclass
@@ -105,9 +109,15 @@ def snapshot_restore(*, snapshot, user=None) -> list[SnapshotChange]:
         append_version(resource=resource, code=target.code, change_type=ChangeType.RESTORE,
                         summary=f"Restored version {target.version} from {label}", user=user)
     logger.info("snapshot %s restored in workspace %s", snapshot.pk, snapshot.workspace_id)
+    audit_record("snapshot.restore", user=acting_user(user), workspace=snapshot.workspace,
+                 target=f"snapshot {snapshot.name}",
+                 details={"snapshot_id": snapshot.pk, "changed": sum(c.action != "unchanged" for c in changes)})
     return changes
 
 
 @transaction.atomic
 def snapshot_delete(*, snapshot, user=None) -> None:
-    WorkspaceResourcesSnapshot.objects.filter(pk=snapshot.pk).delete()
+    deleted, _ = WorkspaceResourcesSnapshot.objects.filter(pk=snapshot.pk).delete()
+    if deleted:
+        audit_record("snapshot.delete", user=acting_user(user), workspace=snapshot.workspace,
+                     target=f"snapshot {snapshot.name}", details={"snapshot_id": snapshot.pk})

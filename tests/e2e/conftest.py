@@ -69,7 +69,8 @@ def shot(page, name: str) -> Path:
 
 @pytest.fixture
 def operator(django_user_model, transactional_db):
-    return django_user_model.objects.create_user(username="operator", password=PASSWORD)
+    # A superuser: admin of every workspace (roles have their own tests).
+    return django_user_model.objects.create_user(username="operator", password=PASSWORD, is_superuser=True)
 
 
 @pytest.fixture

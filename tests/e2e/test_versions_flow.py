@@ -81,7 +81,7 @@ def test_roll_back_code_in_the_ui_plan_reverts_and_compare_shows_changed_lines(l
     page.click("text=All versions")
     page.wait_for_url("**/code/versions/")
     expect(page.locator("#code-v2")).to_contain_text("current")
-    expect(page.locator("#code-v2")).to_contain_text("applied")  # the apply run that used it
+    expect(page.locator("#code-v2")).to_contain_text("Applied")  # the apply run that used it
     page.click("#code-v1 >> text=v1")
     page.wait_for_url("**/code/versions/1/")
     expect(page.locator(".code-view")).to_contain_text('input = "v1"')

@@ -11,6 +11,7 @@ from executions.hooks import can_manage_hooks, hook_save
 from executions.models import Hook, HookResult, WorkspaceTask
 from executions.services import task_confirm, task_queue_run
 from iacplatform.errors import DomainError
+from workspaces.models import AuditEvent, Role
 from tests.executions.conftest import file_resource, tf_json
 from tests.executions.hook_fixtures import HookServer
 
@@ -182,12 +183,21 @@ def test_disabled_hooks_do_not_run(workspace, save_code, run_now):
 
 
 # --- managing hooks: pages and API ---------------------------------------------------------------
-def test_only_admins_manage_hooks(workspace, user, admin_user, client):
-    assert not can_manage_hooks(user, workspace) and can_manage_hooks(admin_user, workspace)
-    client.force_login(user)
+def test_only_admins_manage_hooks(workspace, member, admin_user, client):
+    applier = member(workspace, Role.APPLIER, username="applier")
+    ws_admin = member(workspace, Role.ADMIN, username="ws-admin")
+    outsider = member(workspace, None, username="outsider")
+    assert not can_manage_hooks(applier, workspace) and can_manage_hooks(admin_user, workspace)
+    assert can_manage_hooks(ws_admin, workspace) and not can_manage_hooks(ws_admin, None)
+    client.force_login(applier)
     assert client.get(f"/workspaces/{workspace.name}/settings/hooks/").status_code == 403
     assert client.get("/hooks/").status_code == 403
-    assert client.post("/api/v1/hooks", {"name": "x"}, content_type="application/json").status_code in (403, 422)
+    assert client.post("/api/v1/hooks", {"name": "x", "stage": "pre_plan", "kind": "script", "command": "true"},
+                       content_type="application/json").status_code == 403
+    client.force_login(outsider)
+    assert client.get(f"/workspaces/{workspace.name}/settings/hooks/").status_code == 404
+    client.force_login(ws_admin)
+    assert client.get(f"/workspaces/{workspace.name}/settings/hooks/").status_code == 200
     client.logout()
     assert client.get("/hooks/").status_code == 302  # to the login page
 
@@ -206,6 +216,8 @@ def test_admin_adds_and_deletes_a_workspace_hook_on_the_settings_page(workspace,
     assert bad.status_code == 400 and "IAC_HOOK_FUNCTIONS" in bad.content.decode()
     admin_client_logged.post(f"{url}{hook.pk}/delete/")
     assert not Hook.objects.exists()
+    assert list(AuditEvent.objects.filter(action__startswith="hook.").order_by("id")
+                .values_list("action", flat=True)) == ["hook.create", "hook.delete"]
 
 
 def test_api_creates_lists_and_deletes_hooks_with_the_secret_encrypted(workspace, admin_client_logged):

@@ -8,6 +8,7 @@ from executions.models import PolicyOverride, PolicyResult, PolicySet, Workspace
 from executions.policies import PolicyError, evaluate, policy_override, policy_set_save
 from executions.services import task_confirm, task_discard, task_queue_run
 from iacplatform.errors import Forbidden
+from workspaces.models import AuditEvent, Role
 
 Status = WorkspaceTask.Status
 
@@ -86,7 +87,8 @@ def test_advisory_denies_only_warn(workspace, prod_without_owner, run_now, admin
 
 
 def test_soft_mandatory_stops_at_override_needed_and_an_admins_override_lets_the_apply_proceed(
-        workspace, prod_without_owner, run_now, admin_user, user):
+        workspace, prod_without_owner, run_now, admin_user, member):
+    user = member(workspace, Role.APPLIER, username="applier")
     policy_set_save(workspace=workspace, name="owners", enforcement="soft_mandatory", rego=OWNER_POLICY)
     plan = run_now(task_queue_run(workspace=workspace, kind="plan_and_apply"))
     assert plan.status == Status.POLICY_OVERRIDE and plan.get_status_display() == "Policy override needed"
@@ -101,6 +103,8 @@ def test_soft_mandatory_stops_at_override_needed_and_an_admins_override_lets_the
     entry = PolicyOverride.objects.get(task=plan)
     assert entry.username == admin_user.get_username() and entry.reason == "owner is being assigned in JIRA-12"
     assert entry.policies[0]["denies"] == ["terraform_data.web: env prod needs an owner"]
+    event = AuditEvent.objects.get(action="run.policy_override")
+    assert event.actor == admin_user.get_username() and event.details["reason"] == "owner is being assigned in JIRA-12"
     apply = run_now(task_confirm(task=plan, user=admin_user))
     assert apply.status == Status.APPLIED, apply.error_message
     assert prod_without_owner.read_text().strip() == "made"
@@ -162,9 +166,10 @@ def test_evaluate_reports_deny_and_warn(workspace):
     assert result.denies == ["x.a: env prod needs an owner"] and result.outcome == "denied"
 
 
-def test_policy_pages_playground_and_api(workspace, prod_without_owner, run_now, admin_client_logged, user):
+def test_policy_pages_playground_and_api(workspace, prod_without_owner, run_now, admin_client_logged, member):
     from django.test import Client
 
+    user = member(workspace, Role.APPLIER, username="applier")
     url = f"/workspaces/{workspace.name}/settings/policies/"
     outsider = Client()
     outsider.force_login(user)

@@ -186,3 +186,35 @@ def test_kill_9_of_the_whole_cluster_recovers_when_a_worker_starts_again(start_w
     # From the work dir's final file, not an older checkpoint: the last applied resources are there.
     version = StateVersion.objects.get(workspace=ws, source="recovered")
     assert {r["name"] for r in json.loads(version.content)["resources"]} >= {p.stem for p in files.glob("*.txt")}
+
+
+@pytest.mark.worker
+def test_a_worker_frozen_past_the_reap_writes_nothing_when_it_resumes(start_worker, tmp_path, settings):
+    """Two claims never both write: the reaped run's worker, resumed, keeps its state out of the database."""
+    settings.IAC_CANCEL_GRACE_SECONDS = 2
+    ws = Workspace.objects.create(name="frozen", auto_apply=True)
+    code_version_save(workspace=ws, code=tf_json({f"r{i}": file_resource(tmp_path / f"r{i}.txt", sleep=1)
+                                                   for i in range(12)}))
+    worker = start_worker(workers=1, env={"IAC_HEARTBEAT_SECONDS": "1", "IAC_CANCEL_GRACE_SECONDS": "2"})
+    task_queue_run(workspace=ws, kind="plan_and_apply")
+    apply = running = wait_for(lambda: WorkspaceTask.objects.filter(task_type="apply", stage="applying").first(),
+                               timeout=90, message="the apply to run")
+    os.kill(running.worker_pid, signal.SIGSTOP)  # the worker and its heartbeat freeze; terraform goes on
+    try:
+        settings.IAC_REAPER_STALE_SECONDS = 1
+        time.sleep(2)
+        from executions.tasks import reap_dead_workers
+
+        assert reap_dead_workers() == [apply.pk]
+        apply.refresh_from_db()
+        reaped_at, logs_at_reap = apply.finished_at, apply.logs.count()
+        versions_at_reap = set(StateVersion.objects.filter(workspace=ws).values_list("pk", flat=True))
+    finally:
+        os.kill(running.worker_pid, signal.SIGCONT)
+    wait_for(lambda: f"task {apply.pk} ended" in worker.output() or "no longer owned" in worker.output(),
+             timeout=60, message="the resumed worker to give the run up")
+    time.sleep(1)
+    apply.refresh_from_db()
+    assert apply.status == Status.FAILED and apply.finished_at == reaped_at
+    assert set(StateVersion.objects.filter(workspace=ws).values_list("pk", flat=True)) == versions_at_reap
+    assert apply.logs.count() == logs_at_reap

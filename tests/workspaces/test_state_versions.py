@@ -4,7 +4,6 @@ import json
 import logging
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from executions.models import WorkspaceTask
 from iacplatform import errors as errors_mod
@@ -13,7 +12,7 @@ from iacplatform.errors import Conflict, DomainError, NotFound
 from tests.conftest import run_terraform
 from tests.workspaces import version_helpers as vh
 from workspaces import secrets
-from workspaces.models import StateVersion, Variable, Workspace
+from workspaces.models import Role, StateVersion, Variable, Workspace, WorkspaceMember
 from workspaces.state import compare as state_compare_mod
 from workspaces.state import selectors as state_selectors
 from workspaces.state import services as state_services
@@ -213,18 +212,18 @@ def test_upload_is_refused_while_a_task_runs(workspace):
 
 
 # --- download ---------------------------------------------------------------------------
-def test_download_needs_the_permission_and_is_logged(workspace, user, caplog):
+def test_download_needs_the_admin_role_and_is_logged(workspace, member, caplog):
     first, _ = vh.two_states()
     state_services.state_upload(workspace=workspace, content=first)
+    applier = member(workspace, Role.APPLIER, username="applier")
     with caplog.at_level(logging.INFO, logger="workspaces.state"):
         with pytest.raises(errors_mod.Forbidden):
-            state_services.state_download(workspace=workspace, serial=1, user=user)
-        assert "refused user=operator workspace=demo serial=1" in caplog.text
-        user.user_permissions.add(Permission.objects.get(codename="view_stateversion"))
-        user = type(user).objects.get(pk=user.pk)  # fresh permission cache
-        filename, content = state_services.state_download(workspace=workspace, serial=1, user=user)
+            state_services.state_download(workspace=workspace, serial=1, user=applier)
+        assert "refused user=applier workspace=demo serial=1" in caplog.text
+        WorkspaceMember.objects.filter(user=applier).update(role=Role.ADMIN)
+        filename, content = state_services.state_download(workspace=workspace, serial=1, user=applier)
     assert filename == "demo-serial-1.tfstate" and content == first
-    assert "state download user=operator workspace=demo serial=1" in caplog.text
+    assert "state download user=applier workspace=demo serial=1" in caplog.text
     assert vh.SECRET not in caplog.text
 
 

@@ -4,13 +4,12 @@ import json
 import logging
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from executions.models import WorkspaceTask
 from tests.workspaces import version_helpers as vh
 from workspaces.code import services as code_services
-from workspaces.models import StateVersion, Workspace, WorkspaceCodeVersion
+from workspaces.models import Role, StateVersion, Workspace, WorkspaceCodeVersion, WorkspaceMember
 from workspaces.state import services as state_services
 from workspaces.tokens import api_token_create
 
@@ -165,15 +164,17 @@ def test_compare_state_versions(auth_client, states, other):
     _error(auth_client.get(f"{BASE}/demo/state-versions/compare?from=1&to=two"), 400)
 
 
-def test_download_state_version(auth_client, states, other, user, caplog):
+def test_download_state_version(auth_client, client, states, other, user, member, caplog):
     url = f"{BASE}/demo/state-versions/1/download"
-    _error(auth_client.get(url), 403)
-    user.user_permissions.add(Permission.objects.get(codename="view_stateversion"))
+    planner = member(states, Role.APPLIER, username="applier")
+    client.force_login(planner)
+    _error(client.get(url), 403)  # the raw state holds every secret: below admin, refused
+    WorkspaceMember.objects.filter(user=planner).update(role=Role.ADMIN)
     with caplog.at_level(logging.INFO, logger="workspaces.state"):
-        response = auth_client.get(url)
+        response = client.get(url)
     assert response.status_code == 200 and response["Content-Type"] == "application/json"
     assert json.loads(response.content)["serial"] == 1
-    assert "state download user=operator workspace=demo serial=1" in caplog.text
+    assert "state download user=applier workspace=demo serial=1" in caplog.text
     _error(auth_client.get(f"{BASE}/demo/state-versions/3/download"), 404)
     _error(auth_client.get(f"{BASE}/demo/state-versions/x/download"), 400)
 

@@ -1,13 +1,13 @@
 """Pages of code and state versions: logged in, HTMX fragments, bad input, the POST flows."""
 
 import pytest
-from django.contrib.auth.models import Permission
+from django.test import Client
 from django.urls import reverse
 
 from executions.models import WorkspaceTask
 from tests.workspaces import version_helpers as vh
 from workspaces.code import services as code_services
-from workspaces.models import StateVersion, Workspace, WorkspaceCodeVersion
+from workspaces.models import Role, StateVersion, Workspace, WorkspaceCodeVersion, WorkspaceMember
 from workspaces.state import services as state_services
 
 HCL_V1 = 'resource "terraform_data" "a" {\n  input = "one"\n}\n'
@@ -156,14 +156,18 @@ def test_rollback_from_the_ui(auth_client, two_code_versions):
 
 
 # --- states ---------------------------------------------------------------------------------
-def test_state_list_and_htmx_pages(auth_client, workspace):
+def test_state_list_and_htmx_pages(auth_client, workspace, member):
     for serial in range(1, 31):
         state_services.state_upload(workspace=workspace, content=vh.state(serial, [vh.resource("a", [vh.instance(serial)])]))
     url = reverse("state_list", args=["demo"])
     response = auth_client.get(url)
     body = response.content.decode()
     assert response.status_code == 200 and "#30" in body and "Page 1 of 2" in body and "upload" in body
-    assert "download" not in body  # no permission: no link
+    assert "download" in body  # an admin (here a superuser) may download the raw state
+    reader_client = Client()
+    reader_client.force_login(member(workspace, Role.READER, username="reader"))
+    body = reader_client.get(url).content.decode()
+    assert "#30" in body and "download" not in body and "Upload a state" not in body  # a reader: no links
     response = auth_client.get(url + "?page=2", **HTMX)
     assert response.status_code == 200 and _is_fragment(response) and b"#5<" in response.content
 
@@ -239,11 +243,13 @@ def test_state_upload_page(auth_client, workspace):
     assert response.status_code == 400
 
 
-def test_state_download_page(auth_client, two_states, user):
+def test_state_download_page(auth_client, client, two_states, user, member):
     url = reverse("state_download", args=["demo", 1])
-    assert auth_client.get(url).status_code == 403
-    user.user_permissions.add(Permission.objects.get(codename="view_stateversion"))
-    response = auth_client.get(url)
+    applier = member(two_states, Role.APPLIER, username="applier")
+    client.force_login(applier)
+    assert client.get(url).status_code == 403  # below admin
+    WorkspaceMember.objects.filter(user=applier).update(role=Role.ADMIN)
+    response = client.get(url)
     assert response.status_code == 200 and response["Content-Disposition"].endswith('"demo-serial-1.tfstate"')
     assert response.content.decode() == vh.two_states()[0]
     assert auth_client.get(reverse("state_download", args=["demo", 5])).status_code == 404

@@ -8,6 +8,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from iacplatform.errors import DomainError
+from workspaces.audit import audit_record
 from workspaces.code.check import AUTO, check_code
 from workspaces.code.selectors import code_version_get
 from workspaces.models import Workspace, WorkspaceCodeVersion, sha256_hex
@@ -47,6 +48,8 @@ def code_version_save(*, workspace: Workspace, code: str, code_format: str = Wor
     if provider_config != (workspace.provider_config or {}):
         changes["provider_config"] = provider_config
     Workspace.objects.filter(pk=workspace.pk).update(**changes)
+    audit_record("code.save", user=author, workspace=workspace, target=f"code version {number}",
+                 details={"number": number, "message": message, "format": code_format, "checksum": checksum})
     return version, True
 
 

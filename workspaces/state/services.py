@@ -8,14 +8,15 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from iacplatform.errors import Conflict, Forbidden
-from workspaces.models import StateVersion, Workspace
+from workspaces.access import role_of
+from workspaces.audit import audit_record
+from workspaces.models import Role, StateVersion, Workspace
 from workspaces.runs import runs
 from workspaces.secrets import mask_outputs
 from workspaces.state.document import InvalidState, check_resources, parse_state, resource_instance_count
 from workspaces.state.selectors import latest_state, state_version_get
 
 state_log = logging.getLogger("workspaces.state")
-DOWNLOAD_PERMISSION = "workspaces.view_stateversion"
 
 
 def state_version_create(*, workspace: Workspace, content: str, task=None, user=None, source: str = "apply",
@@ -103,6 +104,8 @@ def state_rollback(*, workspace: Workspace, serial: int, user=None) -> StateVers
         version = state_version_create(
             workspace=workspace, content=target.content, user=user, source="rollback", renumber=True
         )
+        audit_record("state.rollback", user=user, workspace=workspace, target=f"state serial {version.serial}",
+                     details={"from_serial": serial, "new_serial": version.serial})
     state_log.info("state rollback user=%s workspace=%s from_serial=%s new_serial=%s",
                    getattr(user, "username", None), workspace.name, serial, version.serial)
     return version
@@ -135,26 +138,33 @@ def state_upload(*, workspace: Workspace, content: str | bytes, user=None, force
         Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
         _refuse_while_running(workspace, "upload the state")
         version = state_version_create(workspace=workspace, content=content, user=user, source="upload", force=force)
+        audit_record("state.upload", user=user, workspace=workspace, target=f"state serial {version.serial}",
+                     details={"serial": version.serial, "lineage": version.lineage, "forced": force,
+                              "size": version.size, "checksum": version.checksum})
     state_log.info("state upload user=%s workspace=%s serial=%s lineage=%s forced=%s size=%s",
                    getattr(user, "username", None), workspace.name, version.serial, version.lineage,
                    force, version.size)
     return version
 
 
-def can_download_state(user) -> bool:
-    """The raw state holds every secret in clear text: it takes a permission to read it."""
-    return bool(user and user.is_active and user.has_perm(DOWNLOAD_PERMISSION))
+def can_download_state(user, workspace: Workspace) -> bool:
+    """The raw state holds every secret in clear text: it takes the workspace's admin role."""
+    role = role_of(user, workspace)
+    return bool(role and role >= Role.ADMIN)
 
 
 def state_download(*, workspace: Workspace, serial: int, user) -> tuple[str, str]:
     """(file name, raw content) of a state version; permission-checked and logged."""
-    if not can_download_state(user):
+    if not can_download_state(user, workspace):
         state_log.warning("state download refused user=%s workspace=%s serial=%s",
                           getattr(user, "username", None), workspace.name, serial)
+        audit_record("state.download_refused", user=user, workspace=workspace, target=f"state serial {serial}")
         raise Forbidden(
-            "Downloading a raw state needs the 'Can view state version' permission: "
+            "Downloading a raw state needs the admin role in the workspace: "
             "it holds sensitive values in clear text."
         )
     version = state_version_get(workspace=workspace, serial=serial, content=True)
     state_log.info("state download user=%s workspace=%s serial=%s", user.get_username(), workspace.name, serial)
+    audit_record("state.download", user=user, workspace=workspace, target=f"state serial {serial}",
+                 details={"serial": serial, "checksum": version.checksum})
     return f"{workspace.name}-serial-{serial}.tfstate", version.content

@@ -1,20 +1,19 @@
-"""Shared bits of the run commands: look-ups that turn domain errors into CommandError."""
+"""Shared bits of the run commands: role-checked look-ups that turn errors into CommandError."""
 
 from django.core.management.base import CommandError
 
 from executions.models import WorkspaceTask
-from workspaces.models import Workspace
+from workspaces.commands import WorkspaceCommand
+from workspaces.models import Role
 
 
-def get_workspace(name: str) -> Workspace:
-    try:
-        return Workspace.objects.get(name=name)
-    except Workspace.DoesNotExist:
-        raise CommandError(f"No workspace named {name!r}.") from None
-
-
-def get_task(task_id: int) -> WorkspaceTask:
-    try:
-        return WorkspaceTask.objects.select_related("workspace").get(pk=task_id)
-    except WorkspaceTask.DoesNotExist:
-        raise CommandError(f"No run #{task_id}.") from None
+class RunCommand(WorkspaceCommand):
+    def task(self, task_id: int, need: int = Role.READER) -> WorkspaceTask:
+        task = WorkspaceTask.objects.select_related("workspace").filter(pk=task_id).first()
+        if task is None:
+            raise CommandError(f"No run #{task_id}.")
+        try:
+            self.workspace(task.workspace.name, need)
+        except CommandError:
+            raise CommandError(f"No run #{task_id}.") from None  # not even readable: as if missing
+        return task

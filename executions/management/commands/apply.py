@@ -1,11 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from executions.management.commands._common import get_task
+from executions.management.commands._common import RunCommand
 from executions.services import task_confirm
 from iacplatform.errors import DomainError
+from workspaces.models import Role
 
 
-class Command(BaseCommand):
+class Command(RunCommand):
     help = "Confirm a plan waiting for confirmation: its apply task is queued."
 
     def add_arguments(self, parser):
@@ -14,7 +15,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, task_id, comment, **options):
         try:
-            apply = task_confirm(task=get_task(task_id), comment=comment)
+            apply = task_confirm(task=self.task(task_id, Role.APPLIER), comment=comment, user=self.user)
         except DomainError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(f"Confirmed run #{task_id}; apply queued as run #{apply.pk}.")

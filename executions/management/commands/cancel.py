@@ -1,11 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from executions.management.commands._common import get_task
+from executions.management.commands._common import RunCommand
 from executions.services import task_cancel
 from iacplatform.errors import DomainError
+from workspaces.models import Role
 
 
-class Command(BaseCommand):
+class Command(RunCommand):
     help = "Cancel a run: at once when it has not started, by stopping terraform when it runs."
 
     def add_arguments(self, parser):
@@ -13,7 +14,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, task_id, **options):
         try:
-            task = task_cancel(task=get_task(task_id))
+            task = task_cancel(task=self.task(task_id, Role.APPLIER), user=self.user)
         except DomainError as exc:
             raise CommandError(exc.message) from None
         state = "cancelled" if task.status == task.Status.CANCELLED else "cancel requested; terraform is stopping"

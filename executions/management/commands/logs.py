@@ -1,12 +1,12 @@
 import time
 
-from django.core.management.base import BaseCommand
 
-from executions.management.commands._common import get_task
+from executions.management.commands._common import RunCommand
 from executions.services import task_logs_after
+from workspaces.models import Role
 
 
-class Command(BaseCommand):
+class Command(RunCommand):
     help = "Print a run's log; --follow keeps printing until the run has finished its work."
 
     def add_arguments(self, parser):
@@ -15,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=1.0)
 
     def handle(self, *args, task_id, follow, interval, **options):
-        task = get_task(task_id)
+        task = self.task(task_id, Role.READER)
         after = 0
         while True:
             for chunk in task_logs_after(task=task, after=after):

@@ -1,11 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from executions.management.commands._common import get_workspace
+from executions.management.commands._common import RunCommand
 from executions.services import task_queue_run
 from iacplatform.errors import DomainError
+from workspaces.models import Role
 
 
-class Command(BaseCommand):
+class Command(RunCommand):
     help = "Queue a run on a workspace: a plan, or a plan & apply (--apply)."
 
     def add_arguments(self, parser):
@@ -18,8 +19,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, workspace, apply, target, message, upgrade_providers=False, **options):
         try:
-            task = task_queue_run(workspace=get_workspace(workspace), kind="plan_and_apply" if apply else "plan",
-                                  targets=target, message=message, upgrade_providers=upgrade_providers)
+            task = task_queue_run(workspace=self.workspace(workspace, Role.PLANNER),
+                                  kind="plan_and_apply" if apply else "plan", targets=target, message=message,
+                                  upgrade_providers=upgrade_providers, user=self.user)
         except DomainError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(f"Queued run #{task.pk} ({task.task_type}) on {workspace}. "

@@ -1,15 +1,15 @@
-from django.core.management.base import BaseCommand
 
-from executions.management.commands._common import get_workspace
+from executions.management.commands._common import RunCommand
 from workspaces.services import workspace_unlock
+from workspaces.models import Role
 
 
-class Command(BaseCommand):
+class Command(RunCommand):
     help = "Unlock a workspace; its queued runs start."
 
     def add_arguments(self, parser):
         parser.add_argument("workspace")
 
     def handle(self, *args, workspace, **options):
-        ws = workspace_unlock(workspace=get_workspace(workspace))
+        ws = workspace_unlock(workspace=self.workspace(workspace, Role.APPLIER), user=self.user)
         self.stdout.write(f"Workspace {ws.name} unlocked.")
