@@ -32,6 +32,7 @@ from django.core import signing
 from django.urls import reverse
 from django.utils.module_loading import import_string
 
+from executions.executor.isolation import run_as_uid, run_gid
 from executions.executor.steps import StepFailed
 from executions.hooks import hook_function_allowed, hooks_for
 from executions.models import Hook, HookResult
@@ -141,7 +142,7 @@ def _run_script(hook: Hook, context: HookContext, run) -> HookOutcome:
         env["IAC_FAILURE_MESSAGE"], env["IAC_FAILURE_CATEGORY"] = context.failure["message"], context.failure["category"]
     process = subprocess.Popen(["/bin/sh", "-c", hook.command], cwd=context.work_dir or None, env=env,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+                               start_new_session=True, **script_credentials(run.task))
     try:
         output, _ = process.communicate(timeout=hook.timeout)
     except subprocess.TimeoutExpired:
@@ -153,6 +154,22 @@ def _run_script(hook: Hook, context: HookContext, run) -> HookOutcome:
     if process.returncode == 0:
         return HookOutcome("passed", lines[-1] if lines else "")
     return HookOutcome("failed", f"exit code {process.returncode}" + (f": {lines[-1]}" if lines else ""))
+
+
+def script_credentials(task) -> dict:
+    """A script hook runs as the run's OS user and group, like its terraform (IAC_RUN_AS_USER)."""
+    uid = run_as_uid()
+    if uid is None:
+        return {}
+    return {"user": uid, "group": run_gid(task.pk), "extra_groups": [], "umask": 0o007}
+
+
+def give_to_run(path, task) -> None:
+    """A file the worker wrote into the work dir (the plan JSON), readable by the run's group."""
+    if run_as_uid() is None:
+        return
+    os.chown(path, 0, run_gid(task.pk))
+    os.chmod(path, 0o640)
 
 
 def _log_output(run, output: bytes) -> list[str]:

@@ -282,6 +282,7 @@ class TaskRun:
             plan_doc = json.loads(show.stdout or b"{}")
         self.plan_doc = plan_doc
         write_file(self.workdir.path / "plan.json", show.stdout or b"{}")  # for hooks (IAC_PLAN_JSON)
+        hooks.give_to_run(self.workdir.path / "plan.json", self.task)
         summary = summarize_plan(plan_doc, self.workdir.secrets)
         lock = self.workdir.lock_file.read_text() if self.workdir.lock_file.exists() else ""
         fields = {
@@ -322,6 +323,7 @@ class TaskRun:
         write_file(self.workdir.plan_file, decrypt_bytes(plan.plan_file))
         if plan.plan_json:
             write_file(self.workdir.path / "plan.json", decrypt_bytes(plan.plan_json))
+            hooks.give_to_run(self.workdir.path / "plan.json", self.task)
         self.init(lock_file=plan.lock_file)
         self.stage(Stage.PRE_APPLY)
         self.run_hooks("pre_apply")
