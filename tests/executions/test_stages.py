@@ -85,3 +85,7 @@ def test_a_real_run_records_every_stage_and_the_page_shows_durations(workspace, 
     assert all(d["seconds"] is not None and d["seconds"] >= 0 for d in stages.durations(apply))
     page = admin_client_logged.get(f"/workspaces/{workspace.name}/runs/{apply.pk}/").content.decode()
     assert 'id="stage-durations"' in page and "Applying" in page
+    # the HTMX refresh of the run page (run-updated) brings the durations and the checks along
+    fragment = admin_client_logged.get(f"/workspaces/{workspace.name}/runs/{apply.pk}/",
+                                       HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="stage-durations"' in fragment and 'id="run-checks"' in fragment and "<html" not in fragment
