@@ -154,8 +154,10 @@ class CheckOutcome:
     hard_failure: str = ""
 
 
-def policy_check_run(*, task: WorkspaceTask, plan: dict, cost: dict | None, save=True) -> CheckOutcome:
-    """Evaluate every enabled policy set of the run's workspace and store the results."""
+def policy_check_run(*, task: WorkspaceTask, plan: dict, cost: dict | None, save=True,
+                     redact=lambda text: text) -> CheckOutcome:
+    """Evaluate every enabled policy set of the run's workspace and store the results. The
+    input holds the plan's sensitive values; ``redact`` (the run log's) masks them in the messages."""
     doc = policy_input(task=task, plan=plan, cost=cost)
     outcome = CheckOutcome(results=[])
     for policy_set in policy_sets_for(task.workspace):
@@ -163,10 +165,11 @@ def policy_check_run(*, task: WorkspaceTask, plan: dict, cost: dict | None, save
         if version is None:
             continue
         evaluation = evaluate(version.rego, doc)
-        denies = evaluation.denies + ([f"policy error: {evaluation.error}"] if evaluation.error else [])
+        denies = [redact(m) for m in evaluation.denies] + (
+            [f"policy error: {evaluation.error}"] if evaluation.error else [])
         result = PolicyResult(task_id=task.pk, policy_set=policy_set, name=policy_set.name, version=version.number,
                               enforcement=policy_set.enforcement, outcome=evaluation.outcome, denies=denies,
-                              warnings=evaluation.warnings, error=evaluation.error)
+                              warnings=[redact(m) for m in evaluation.warnings], error=evaluation.error)
         if save:
             result.save()
         outcome.results.append(result)

@@ -476,6 +476,9 @@ class TaskRun:
             self.log.info(f"[platform] cost estimation failed: {exc}")
             estimate = {"error": str(exc)}
         else:
+            # a reason may quote an attribute's value ("no price for size = …"): masked like the log
+            for row in estimate["not_priced"]:
+                row["reason"] = self.log.redact(row["reason"])
             self.log.info(f"[platform] cost estimate ({estimate['source']}): {estimate['before']:.2f} → "
                           f"{estimate['after']:.2f} {estimate['currency']}/month ({estimate['diff']:+.2f}); "
                           f"{len(estimate['not_priced'])} resource(s) not priced")
@@ -487,7 +490,7 @@ class TaskRun:
         """Evaluate the policy sets; True when a soft-mandatory one needs an override. A
         hard-mandatory deny fails the run (category policy)."""
         outcome = policies.policy_check_run(task=self.task, plan=self.plan_doc, cost=estimate,
-                                            save=not self.heartbeat.lost)
+                                            save=not self.heartbeat.lost, redact=self.log.redact)
         for result in outcome.results:
             self.log.info(f"[platform] policy set {result.name!r} v{result.version} ({result.enforcement}): "
                           f"{result.outcome}" + "".join(f"\n  deny: {m}" for m in result.denies)

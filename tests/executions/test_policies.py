@@ -194,3 +194,22 @@ def test_a_speculative_plan_only_reports_a_soft_mandatory_deny(workspace, prod_w
     plan = run_now(task_queue_run(workspace=workspace, kind="plan"))
     assert plan.status == Status.PLAN_FINISHED
     assert PolicyResult.objects.get(task=plan).outcome == "denied"
+
+
+def test_sensitive_values_quoted_by_a_policy_are_redacted(workspace, save_code, run_now, set_var):
+    set_var(workspace, "token", "tok-very-secret-9", sensitive=True)
+    save_code(workspace, json.dumps({"variable": {"token": {"type": "string", "sensitive": True}},
+                                     "resource": {"terraform_data": {"a": {"input": "${var.token}"}}}}))
+    policy_set_save(workspace=workspace, name="leaky", enforcement="advisory", rego="""package leaky
+
+import rego.v1
+
+deny contains msg if {
+  some rc in input.plan.resource_changes
+  msg := sprintf("input is %v", [rc.change.after.input])
+}
+""")
+    plan = run_now(task_queue_run(workspace=workspace, kind="plan"))
+    result = PolicyResult.objects.get(task=plan)
+    assert result.denies and "tok-very-secret-9" not in json.dumps(result.denies)
+    assert "tok-very-secret-9" not in "\n".join(log.text for log in plan.logs.all())
