@@ -5,6 +5,8 @@ Runs the same terraform_data configuration (100 and 500 resources):
       init + plan -out + show -json for a plan; init + apply <planfile> for an apply;
   (b) through the platform end to end with a real django-q2 worker: enqueue → plan task done with its
       summary and plan JSON stored; confirm → apply task done with the state version saved.
+  (c) the same as (b) with one advisory script hook, one policy set (Rego, advisory) and cost
+      estimation with a catalog that prices terraform_data (``*_checks_*`` figures).
 Prints `BENCH <metric> <value>` lines. Uses DATABASE_URL when set (else the local SQLite file).
 Then the same again with monitoring on (issue 14): one global webhook channel wanting every event
 (a local receiver answering 200) and /metrics scraped every second; those lines end in `_monitored`,
@@ -42,8 +44,10 @@ from django.db import IntegrityError  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.test import Client  # noqa: E402
 
+from executions.hooks import hook_save  # noqa: E402
 from executions.models import NotificationChannel, WorkspaceTask  # noqa: E402
 from executions.notifications import channel_create  # noqa: E402
+from executions.policies import policy_set_save  # noqa: E402
 from executions.services import task_confirm, task_queue_run  # noqa: E402
 from workspaces.code.services import code_version_save
 from workspaces.models import StateVersion, Workspace  # noqa: E402
@@ -92,10 +96,30 @@ def wait(task_id: int, statuses: set, timeout: float = 600) -> WorkspaceTask:
     raise SystemExit(f"task {task_id} did not finish in {timeout} s")
 
 
-def platform(n: int, tag: str) -> tuple[float, float]:
+BENCH_POLICY = """package bench.values
+
+import rego.v1
+
+deny contains msg if {
+  some rc in input.plan.resource_changes
+  rc.type == "terraform_data"
+  not startswith(rc.change.after.input, "value-")
+  msg := sprintf("%s: unexpected input", [rc.address])
+}
+
+warn contains "cost rises by more than 1000 a month" if { input.cost.diff > 1000 }
+"""
+PRICES = {"prices": {"terraform_data": {"monthly": 0.5}}}
+
+
+def platform(n: int, tag: str, checks: bool = False) -> tuple[float, float]:
     ws = Workspace.objects.create(name=f"bench-{tag}-{n}-{int(time.time())}")
     try:
         code_version_save(workspace=ws, code=config(n))
+        if checks:
+            hook_save(workspace=ws, name="bench-hook", stage="post_plan", kind="script", enforcement="advisory",
+                      command='test -s "$IAC_PLAN_JSON"', timeout=30)
+            policy_set_save(workspace=ws, name="bench-policy", enforcement="advisory", rego=BENCH_POLICY)
         start = time.perf_counter()
         plan = task_queue_run(workspace=ws, kind="plan_and_apply")
         plan = wait(plan.pk, {Status.PLANNED, Status.FAILED})
@@ -185,10 +209,10 @@ class Monitoring:
         self.server.shutdown()
 
 
-def measure(suffix: str) -> None:
+def measure(suffix: str, *, checks: bool = False) -> None:
     for n in (100, 500):
         # Alternate the two sides and keep the medians: one slow run must not decide the ratio.
-        runs = [(bare(n), platform(n, f"run{i}{suffix}")) for i in range(REPEATS)]
+        runs = [(bare(n), platform(n, f"run{i}{suffix}", checks=checks)) for i in range(REPEATS)]
         bare_plan = statistics.median(b[0] for b, _ in runs)
         bare_apply = statistics.median(b[1] for b, _ in runs)
         plat_plan = statistics.median(p[0] for _, p in runs)
@@ -206,14 +230,18 @@ def measure(suffix: str) -> None:
 
 def main() -> None:
     call_command("migrate", verbosity=0)
+    prices = Path(tempfile.mkdtemp()) / "prices.json"
+    prices.write_text(json.dumps(PRICES))
     env = {**os.environ, "IAC_WORKERS": "2", "SECRET_KEY": settings.SECRET_KEY,
-           "IAC_ENCRYPTION_KEY": settings.IAC_ENCRYPTION_KEY}
+           "IAC_ENCRYPTION_KEY": settings.IAC_ENCRYPTION_KEY, "IAC_PRICING_FILE": str(prices)}
     worker = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         time.sleep(2)
         queue_start_latency(4)  # warm-up: each worker process pays its imports and terraform check once
         measure("")
+        # with one advisory hook, one policy set and cost estimation enabled
+        measure("_checks", checks=True)
         monitoring = Monitoring()
         try:
             measure("_monitored")

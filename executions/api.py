@@ -7,9 +7,13 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
 from executions import services
+from executions.executor import stages
+from executions.hooks import can_manage_hooks, hook_delete, hook_save
+from executions.policies import policy_override, policy_set_delete, policy_set_save
 from executions.executor.logs import log_text
 from executions.executor.state_save import state_restore_from_backup
-from executions.models import WorkspaceTask
+from executions.models import Hook, PolicySet, WorkspaceTask
+from iacplatform.errors import Forbidden
 from executions.selectors import HEAVY_FIELDS, RUN_FILTERS
 from iacplatform.errors import DomainError
 from workspaces.access import workspace_for
@@ -55,6 +59,31 @@ class TaskOut(Schema):
     finished_at: datetime | None
     confirmed_by: str | None
     confirm_comment: str | None
+    stage_durations: list[dict]
+    hook_results: list[dict]
+    cost_estimate: dict
+    policy_results: list[dict]
+    policy_overrides: list[dict]
+
+    @staticmethod
+    def resolve_policy_results(obj):
+        return [{"name": r.name, "version": r.version, "enforcement": r.enforcement, "outcome": r.outcome,
+                 "denies": r.denies, "warnings": r.warnings} for r in obj.policy_results.all()]
+
+    @staticmethod
+    def resolve_policy_overrides(obj):
+        return [{"by": o.username, "reason": o.reason, "at": o.created_at.isoformat(), "policies": o.policies}
+                for o in obj.policy_overrides.all()]
+
+    @staticmethod
+    def resolve_stage_durations(obj):
+        return stages.durations(obj)
+
+    @staticmethod
+    def resolve_hook_results(obj):
+        return [{"name": r.name, "stage": r.stage, "kind": r.kind, "enforcement": r.enforcement, "status": r.status,
+                 "message": r.message, "url": r.url, "duration": r.duration, "attempts": r.attempts}
+                for r in obj.hook_results.all()]
 
     @staticmethod
     def resolve_workspace(obj):
@@ -118,9 +147,12 @@ class RestoreIn(Schema):
     force: bool = False
 
 
+RUN_PREFETCH = ("apply_tasks", "hook_results", "policy_results", "policy_overrides")
+
+
 def _load(task_id: int) -> WorkspaceTask:
     qs = WorkspaceTask.objects.defer(*HEAVY_FIELDS).select_related("workspace", "code_version", "created_by")
-    return get_object_or_404(qs.prefetch_related("apply_tasks"), pk=task_id)
+    return get_object_or_404(qs.prefetch_related(*RUN_PREFETCH), pk=task_id)
 
 
 def _task(request, task_id: int, need: int = Role.READER) -> WorkspaceTask:
@@ -145,7 +177,7 @@ def list_runs(request, name: str, status: str = "all", limit: int = 50, offset: 
                           errors={"status": ["unknown filter"]})
     limit = max(1, min(limit, 200))
     qs = (WorkspaceTask.objects.defer(*HEAVY_FIELDS).filter(workspace=workspace_for(request.user, name, Role.READER))
-          .select_related("workspace", "code_version", "created_by").prefetch_related("apply_tasks")
+          .select_related("workspace", "code_version", "created_by").prefetch_related(*RUN_PREFETCH)
           .order_by("-created_at", "-id"))
     statuses = RUN_FILTERS[status][1]
     if statuses:
@@ -226,3 +258,158 @@ def retry_state_save(request, name: str, payload: RestoreIn):
     workspace.refresh_from_db()
     services.dispatch_workspace(workspace.pk)
     return {"serial": version.serial, "lineage": version.lineage, "workspace_locked": workspace.locked}
+
+
+# --- hooks ------------------------------------------------------------------------------------
+class HookIn(Schema):
+    name: str
+    stage: str
+    kind: str
+    enforcement: str = "advisory"
+    command: str = ""
+    url: str = ""
+    secret: str | None = None
+    function: str = ""
+    timeout: int = 30
+    enabled: bool = True
+
+
+class HookOut(Schema):
+    id: int
+    workspace: str | None
+    name: str
+    stage: str
+    kind: str
+    enforcement: str
+    command: str
+    url: str
+    function: str
+    timeout: int
+    enabled: bool
+    has_secret: bool
+
+    @staticmethod
+    def resolve_workspace(obj):
+        return obj.workspace.name if obj.workspace_id else None
+
+    @staticmethod
+    def resolve_has_secret(obj):
+        return bool(obj.secret)
+
+
+def _hook_scope(request, name: str | None):
+    workspace = workspace_for(request.user, name, Role.READER) if name else None
+    if not can_manage_hooks(request.user, workspace):
+        raise Forbidden("Only administrators manage hooks.")
+    return workspace
+
+
+@router.get("/hooks", response=list[HookOut], tags=["hooks"])
+def list_global_hooks(request):
+    _hook_scope(request, None)
+    return list(Hook.objects.filter(workspace__isnull=True).select_related("workspace"))
+
+
+@router.post("/hooks", response={201: HookOut}, tags=["hooks"])
+def create_global_hook(request, payload: HookIn):
+    data = payload.dict()
+    return Status(201, hook_save(workspace=_hook_scope(request, None), secret=data.pop("secret"), user=request.user,
+                                 **data))
+
+
+@router.get("/workspaces/{name}/hooks", response=list[HookOut], tags=["hooks"])
+def list_workspace_hooks(request, name: str):
+    return list(Hook.objects.filter(workspace=_hook_scope(request, name)).select_related("workspace"))
+
+
+@router.post("/workspaces/{name}/hooks", response={201: HookOut}, tags=["hooks"])
+def create_workspace_hook(request, name: str, payload: HookIn):
+    data = payload.dict()
+    return Status(201, hook_save(workspace=_hook_scope(request, name), secret=data.pop("secret"), user=request.user,
+                                 **data))
+
+
+@router.delete("/hooks/{hook_id}", response={204: None}, tags=["hooks"])
+def delete_hook(request, hook_id: int):
+    hook = get_object_or_404(Hook.objects.select_related("workspace"), pk=hook_id)
+    _hook_scope(request, hook.workspace.name if hook.workspace_id else None)
+    hook_delete(hook=hook, user=request.user)
+    return Status(204, None)
+
+
+# --- policy sets and overrides -------------------------------------------------------------------
+class PolicySetIn(Schema):
+    name: str
+    enforcement: str = "advisory"
+    rego: str
+    enabled: bool = True
+    message: str = ""
+
+
+class PolicySetOut(Schema):
+    id: int
+    workspace: str | None
+    name: str
+    enforcement: str
+    enabled: bool
+    version: int | None
+    rego: str
+
+    @staticmethod
+    def resolve_workspace(obj):
+        return obj.workspace.name if obj.workspace_id else None
+
+    @staticmethod
+    def resolve_version(obj):
+        return obj.current.number if obj.current else None
+
+    @staticmethod
+    def resolve_rego(obj):
+        return obj.current.rego if obj.current else ""
+
+
+class OverrideIn(Schema):
+    reason: str
+
+
+@router.get("/policy-sets", response=list[PolicySetOut], tags=["policies"])
+def list_global_policy_sets(request):
+    _hook_scope(request, None)
+    return list(PolicySet.objects.filter(workspace__isnull=True))
+
+
+@router.post("/policy-sets", response={201: PolicySetOut}, tags=["policies"])
+def create_global_policy_set(request, payload: PolicySetIn):
+    return Status(201, policy_set_save(workspace=_hook_scope(request, None), user=request.user, **payload.dict()))
+
+
+@router.get("/workspaces/{name}/policy-sets", response=list[PolicySetOut], tags=["policies"])
+def list_workspace_policy_sets(request, name: str):
+    return list(PolicySet.objects.filter(workspace=_hook_scope(request, name)))
+
+
+@router.post("/workspaces/{name}/policy-sets", response={201: PolicySetOut}, tags=["policies"])
+def create_workspace_policy_set(request, name: str, payload: PolicySetIn):
+    return Status(201, policy_set_save(workspace=_hook_scope(request, name), user=request.user, **payload.dict()))
+
+
+@router.put("/policy-sets/{policy_id}", response=PolicySetOut, tags=["policies"])
+def update_policy_set(request, policy_id: int, payload: PolicySetIn):
+    policy_set = get_object_or_404(PolicySet.objects.select_related("workspace"), pk=policy_id)
+    workspace = _hook_scope(request, policy_set.workspace.name if policy_set.workspace_id else None)
+    return policy_set_save(policy_set=policy_set, workspace=workspace, user=request.user, **payload.dict())
+
+
+@router.delete("/policy-sets/{policy_id}", response={204: None}, tags=["policies"])
+def delete_policy_set(request, policy_id: int):
+    policy_set = get_object_or_404(PolicySet.objects.select_related("workspace"), pk=policy_id)
+    _hook_scope(request, policy_set.workspace.name if policy_set.workspace_id else None)
+    policy_set_delete(policy_set=policy_set, user=request.user)
+    return Status(204, None)
+
+
+@router.post("/tasks/{task_id}/override", response=TaskOut, tags=["policies"])
+def override(request, task_id: int, payload: OverrideIn):
+    policy_override(task=_task(request, task_id), user=request.user, reason=payload.reason,
+                    remote_addr=request.META.get("REMOTE_ADDR", ""))
+    return _load(task_id)

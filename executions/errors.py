@@ -70,6 +70,12 @@ _CATEGORIES = [
     Category("state_save", "State not saved", False,
              "The state could not be stored in the database: it is in a backup file and the workspace is locked; "
              "restore it with `manage.py retry_state_save <workspace>`."),
+    Category("hook", "Mandatory hook failed", False,
+             "A mandatory run hook failed: its message is on the run page; fix what it checks, or disable the "
+             "hook under the workspace's Settings → Hooks."),
+    Category("policy", "Policy check failed", False,
+             "A hard-mandatory policy denied the plan: the deny messages are on the run page; change the code "
+             "so that the policy passes."),
     Category("worker_lost", "Worker lost", False,
              "The worker running this task stopped: check the state and the resources, then start a new run."),
 ]

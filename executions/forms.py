@@ -2,7 +2,7 @@
 
 from django import forms
 
-from executions.models import Notification, NotificationChannel
+from executions.models import Hook, Notification, NotificationChannel
 from executions.services import clean_targets
 from iacplatform.errors import DomainError
 from workspaces.models import Workspace
@@ -81,3 +81,12 @@ class ChannelSettingsForm(forms.Form):
                              help_text="Leave empty to keep the stored one.")
     secret = forms.CharField(required=False, max_length=200, label="New secret",
                              widget=forms.PasswordInput(render_value=False), help_text="Leave empty to keep it.")
+class HookForm(forms.ModelForm):
+    url = forms.URLField(required=False, max_length=500, assume_scheme="https", label="URL")
+    secret = forms.CharField(required=False, max_length=500, widget=forms.PasswordInput(render_value=False),
+                             help_text="HTTP hooks: the HMAC-SHA512 key (stored encrypted; empty keeps the current one).")
+
+    class Meta:
+        model = Hook
+        fields = ["name", "stage", "kind", "enforcement", "command", "url", "function", "timeout", "enabled"]
+        widgets = {"command": forms.Textarea(attrs={"rows": 2, "class": "mono"})}

@@ -4,6 +4,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from executions.errors import category_info
+from executions.executor import stages
 
 
 class IllegalTransition(Exception):
@@ -21,6 +22,8 @@ class WorkspaceTask(models.Model):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         PLANNED = "planned", "Needs confirmation"
+        # A soft-mandatory policy denied the plan: an admin overrides (with a reason) or discards.
+        POLICY_OVERRIDE = "policy_override", "Policy override needed"
         PLANNED_NO_CHANGES = "planned_no_changes", "No changes"
         PLAN_FINISHED = "plan_finished", "Planned"
         CONFIRMED = "confirmed", "Confirmed"
@@ -51,25 +54,22 @@ class WorkspaceTask(models.Model):
             Status.APPLIED,
             Status.FAILED,
             Status.CANCELLED,
+            Status.POLICY_OVERRIDE,
         },
+        Status.POLICY_OVERRIDE: {Status.PLANNED, Status.PLAN_FINISHED, Status.PLANNED_NO_CHANGES, Status.DISCARDED, Status.CANCELLED,
+                                 Status.FAILED},
         Status.PLANNED: {Status.CONFIRMED, Status.DISCARDED, Status.CANCELLED, Status.FAILED},
     }
 
-    class Stage(models.TextChoices):
-        PENDING = "pending", "Pending"
-        PREPARING = "preparing", "Preparing"
-        INIT = "init", "Initializing"
-        PLANNING = "planning", "Planning"
-        SAVING_PLAN = "saving_plan", "Saving plan"
-        AWAITING_CONFIRMATION = "awaiting_confirmation", "Waiting for confirmation"
-        APPLYING = "applying", "Applying"
-        SAVING_STATE = "saving_state", "Saving state"
-        DONE = "done", "Done"
+    Stage = stages.Stage  # the stages and their transitions: executions/executor/stages.py
 
     workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="tasks")
     task_type = models.CharField(max_length=20, choices=TaskType.choices)
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING)
     stage = models.CharField(max_length=24, choices=Stage.choices, default=Stage.PENDING)
+    # When each stage began and ended: {"init": {"started": iso, "ended": iso}, ...}
+    # (written by executor/stages.py at each transition; the run page shows the durations).
+    stage_times = models.JSONField(default=dict, blank=True)
     plan_task = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.RESTRICT, related_name="apply_tasks"
     )
@@ -89,6 +89,8 @@ class WorkspaceTask(models.Model):
     has_changes = models.BooleanField(null=True, blank=True)
     outputs = models.JSONField(default=dict, blank=True)
     stage_seconds = models.JSONField(default=dict, blank=True)  # {stage: seconds} of a finished run
+    # The plan's monthly cost before/after/difference (executions/cost.py); {} when none was made.
+    cost_estimate = models.JSONField(default=dict, blank=True)
     # What the plan was made from (code/resource versions, variables checksum, state
     # serial) and anything else a later step needs.
     context = models.JSONField(default=dict, blank=True)
@@ -181,10 +183,11 @@ class WorkspaceTask(models.Model):
             self.finished_at = now
             if self.started_at and self.finished_at < self.started_at:
                 self.finished_at = self.started_at
-            if new_status != self.Status.CONFIRMED:
-                self.stage = self.Stage.DONE
+            stages.stage_fields(self, self.Stage.DONE, now=now)
         if new_status == self.Status.PLANNED:
-            self.stage = self.Stage.AWAITING_CONFIRMATION
+            stages.stage_fields(self, self.Stage.AWAITING_CONFIRMATION, now=now)
+        if new_status == self.Status.POLICY_OVERRIDE:
+            stages.stage_fields(self, self.Stage.AWAITING_POLICY_OVERRIDE, now=now)
         if error:
             self.error_message = error
         if category:
@@ -193,11 +196,6 @@ class WorkspaceTask(models.Model):
             self.error_hint = hint[:500]
         if save:
             self.save()
-
-    def set_stage(self, stage: str) -> None:
-        self.stage = stage
-        self.heartbeat_at = timezone.now()
-        WorkspaceTask.objects.filter(pk=self.pk).update(stage=stage, heartbeat_at=self.heartbeat_at)
 
 
 class StateCheckpoint(models.Model):
@@ -385,3 +383,161 @@ class WorkerBeat(models.Model):
     host = models.CharField(max_length=255, unique=True)
     pid = models.IntegerField(null=True, blank=True)
     seen_at = models.DateTimeField()
+
+
+class Hook(models.Model):
+    """A check run at a point of the pipeline (executor/hooks.py): global when ``workspace`` is empty."""
+
+    class HookStage(models.TextChoices):
+        PRE_PLAN = "pre_plan", "Pre-plan"
+        POST_PLAN = "post_plan", "Post-plan"
+        PRE_APPLY = "pre_apply", "Pre-apply"
+        POST_APPLY = "post_apply", "Post-apply"
+        ON_FAILURE = "on_failure", "On failure"
+
+    class Kind(models.TextChoices):
+        SCRIPT = "script", "Script"
+        HTTP = "http", "HTTP"
+        FUNCTION = "function", "Python function"
+
+    class Enforcement(models.TextChoices):
+        MANDATORY = "mandatory", "Mandatory"
+        ADVISORY = "advisory", "Advisory"
+
+    workspace = models.ForeignKey("workspaces.Workspace", null=True, blank=True, on_delete=models.CASCADE,
+                                  related_name="hooks")
+    name = models.CharField(max_length=100)
+    stage = models.CharField(max_length=16, choices=HookStage.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    enforcement = models.CharField(max_length=16, choices=Enforcement.choices, default=Enforcement.ADVISORY)
+    command = models.TextField(blank=True)  # script
+    url = models.URLField(max_length=500, blank=True)  # http
+    secret = models.TextField(blank=True, editable=False)  # http: HMAC key, Fernet-encrypted
+    function = models.CharField(max_length=200, blank=True)  # function: dotted path in IAC_HOOK_FUNCTIONS
+    timeout = models.PositiveIntegerField(default=30)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["stage", "name", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(timeout__gte=1), name="%(app_label)s_%(class)s_timeout_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.kind}, {self.stage})"
+
+
+class HookResult(models.Model):
+    """What one hook said about one run."""
+
+    class Outcome(models.TextChoices):
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+
+    task = models.ForeignKey(WorkspaceTask, on_delete=models.CASCADE, related_name="hook_results")
+    hook = models.ForeignKey(Hook, null=True, blank=True, on_delete=models.SET_NULL, related_name="results")
+    name = models.CharField(max_length=100)
+    stage = models.CharField(max_length=16)
+    kind = models.CharField(max_length=16)
+    enforcement = models.CharField(max_length=16)
+    status = models.CharField(max_length=16, choices=Outcome.choices)
+    message = models.TextField(blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    duration = models.FloatField(default=0)  # seconds, all attempts
+    attempts = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task", "id"]
+
+    @property
+    def is_warning(self) -> bool:
+        return self.status == self.Outcome.FAILED and self.enforcement == Hook.Enforcement.ADVISORY
+
+
+class PolicySet(models.Model):
+    """OPA Rego policies checked after every plan (executions/policies.py): global when
+    ``workspace`` is empty. Its text is versioned: each change makes a PolicySetVersion."""
+
+    class Enforcement(models.TextChoices):
+        ADVISORY = "advisory", "Advisory"
+        SOFT_MANDATORY = "soft_mandatory", "Soft-mandatory"
+        HARD_MANDATORY = "hard_mandatory", "Hard-mandatory"
+
+    workspace = models.ForeignKey("workspaces.Workspace", null=True, blank=True, on_delete=models.CASCADE,
+                                  related_name="policy_sets")
+    name = models.CharField(max_length=100)
+    enforcement = models.CharField(max_length=16, choices=Enforcement.choices, default=Enforcement.ADVISORY)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return f"{self.name} ({self.enforcement})"
+
+    @property
+    def current(self) -> "PolicySetVersion | None":
+        return self.versions.order_by("-number").first()
+
+
+class PolicySetVersion(models.Model):
+    policy_set = models.ForeignKey(PolicySet, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    rego = models.TextField()
+    checksum = models.CharField(max_length=64)
+    message = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["policy_set", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy_set", "number"], name="%(app_label)s_%(class)s_unique_number"),
+        ]
+
+
+class PolicyResult(models.Model):
+    """What one policy set said about one plan: its deny and warn messages."""
+
+    class Outcome(models.TextChoices):
+        PASSED = "passed", "Passed"
+        WARNED = "warned", "Warnings"
+        DENIED = "denied", "Denied"
+        ERRORED = "errored", "Error"
+
+    task = models.ForeignKey(WorkspaceTask, on_delete=models.CASCADE, related_name="policy_results")
+    policy_set = models.ForeignKey(PolicySet, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    name = models.CharField(max_length=100)
+    version = models.PositiveIntegerField()
+    enforcement = models.CharField(max_length=16)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    denies = models.JSONField(default=list, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task", "id"]
+
+
+class PolicyOverride(models.Model):
+    """The audit entry of a soft-mandatory policy override: who let the plan go on, and why.
+    Written once, never edited (the admin shows it read-only)."""
+
+    task = models.ForeignKey(WorkspaceTask, on_delete=models.CASCADE, related_name="policy_overrides")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150)
+    reason = models.TextField()
+    policies = models.JSONField(default=list)  # the overridden policy sets and their deny messages
+    remote_addr = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="%(app_label)s_%(class)s_reason_given"),
+        ]

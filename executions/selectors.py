@@ -24,7 +24,7 @@ LOG_COMPLETE_STAGE = "complete"  # the stage of the final marker chunk (executio
 # The runs tab's filters, in the order the operator sees them (HCP Terraform's words).
 RUN_FILTERS = {
     "all": ("All", None),
-    "attention": ("Needs attention", {Status.PLANNED}),
+    "attention": ("Needs attention", {Status.PLANNED, Status.POLICY_OVERRIDE}),
     "running": ("Running", {Status.PENDING, Status.QUEUED, Status.RUNNING}),
     "errored": ("Errored", {Status.FAILED}),
     "success": ("Success", {Status.APPLIED, Status.PLANNED_NO_CHANGES, Status.PLAN_FINISHED, Status.CONFIRMED}),
@@ -96,7 +96,7 @@ def queue_blocker(task: WorkspaceTask) -> WorkspaceTask | None:
     if task.status not in (Status.PENDING, Status.QUEUED):
         return None
     others = _tasks().filter(workspace_id=task.workspace_id).exclude(pk=task.pk)
-    statuses = [Status.RUNNING] if task.is_speculative else [Status.RUNNING, Status.PLANNED]
+    statuses = [Status.RUNNING] if task.is_speculative else [Status.RUNNING, Status.PLANNED, Status.POLICY_OVERRIDE]
     return others.filter(status__in=statuses).order_by("id").first()
 
 
@@ -175,7 +175,7 @@ def log_is_final(task: WorkspaceTask, page: LogPage, *, quiet_seconds: float = 3
         return True
     if task.status in WorkspaceTask.TERMINAL and task.started_at is None:
         return True
-    if task.status in WorkspaceTask.TERMINAL or task.status == Status.PLANNED:
+    if task.status in WorkspaceTask.TERMINAL or task.status in (Status.PLANNED, Status.POLICY_OVERRIDE):
         ended = task.finished_at or task.updated_at
         return ended is None or (timezone.now() - ended).total_seconds() >= quiet_seconds
     return False
@@ -234,12 +234,18 @@ def _walk(steps, *, current: str | None, end_state: str | None) -> list[Step]:
 
 
 def _plan_stage_for(stage: str) -> str:
-    return Stage.PREPARING if stage in ("", Stage.PENDING) else stage
+    # The hook, cost and policy stages show on the nearest step of the progress bar (their own
+    # durations are listed in the run details).
+    if stage in ("", Stage.PENDING, Stage.PRE_PLAN):
+        return Stage.PREPARING
+    if stage in (Stage.COST_ESTIMATION, Stage.POLICY_CHECK, Stage.POST_PLAN):
+        return Stage.SAVING_PLAN
+    return stage
 
 
 def _apply_stage_for(stage: str) -> str:
     # An apply task prepares and re-initialises before applying: all of it is "applying" here.
-    return Stage.SAVING_STATE if stage == Stage.SAVING_STATE else Stage.APPLYING
+    return Stage.SAVING_STATE if stage in (Stage.SAVING_STATE, Stage.POST_APPLY) else Stage.APPLYING
 
 
 def stage_progress(task: WorkspaceTask, *, apply_task: WorkspaceTask | None = None,
@@ -272,7 +278,7 @@ def stage_progress(task: WorkspaceTask, *, apply_task: WorkspaceTask | None = No
         return plan
 
     rest = [Step(k, label, "todo") for k, label in APPLY_STEPS]
-    if status == Status.PLANNED:
+    if status in (Status.PLANNED, Status.POLICY_OVERRIDE):
         rest[0].state = "waiting"
     elif status in (Status.PLANNED_NO_CHANGES, Status.PLAN_FINISHED):
         for step in rest:

@@ -34,6 +34,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from executions.executor.stages import stage_fields
 from executions.models import TaskLog, WorkspaceTask
 from iacplatform.errors import Conflict, DomainError, WorkspaceLocked
 from resources.aggregation import resource_version_map
@@ -92,7 +93,7 @@ def next_startable_task(workspace_id: int) -> WorkspaceTask | None:
     tasks = WorkspaceTask.objects.filter(workspace_id=workspace_id)
     if tasks.filter(status=Status.RUNNING).exists():
         return None
-    awaiting = tasks.filter(status=Status.PLANNED).exists()
+    awaiting = tasks.filter(status__in=(Status.PLANNED, Status.POLICY_OVERRIDE)).exists()
     for task in tasks.filter(status=Status.QUEUED).order_by("id"):
         if awaiting and not task.is_speculative:
             continue
@@ -114,7 +115,8 @@ def claim_task(task_id: int, *, host: str, pid: int) -> WorkspaceTask | None:
                 return None
             now = timezone.now()
             updated = WorkspaceTask.objects.filter(pk=task_id, status=Status.QUEUED).update(
-                status=Status.RUNNING, stage=WorkspaceTask.Stage.PREPARING, started_at=now, heartbeat_at=now,
+                **stage_fields(task, WorkspaceTask.Stage.PREPARING, now=now), status=Status.RUNNING, started_at=now,
+                heartbeat_at=now,
                 worker_host=host, worker_pid=pid, claim_token=uuid.uuid4().hex, work_dir="", pgid=None,
                 updated_at=now,
             )
@@ -201,9 +203,7 @@ def task_confirm(*, task, user=None, comment: str = "") -> WorkspaceTask:
         raise Conflict(f"The plan is stale: {reason}. Discard it and plan again.")
     who = user.get_username() if getattr(user, "is_authenticated", False) else "auto-apply"
     plan.context = {**plan.context, "confirmed_by": who, "confirm_comment": comment[:1000]}
-    plan.transition(Status.CONFIRMED, save=False)
-    plan.stage = WorkspaceTask.Stage.DONE
-    plan.save()
+    plan.transition(Status.CONFIRMED)
     apply = WorkspaceTask.objects.create(
         workspace=workspace, task_type=TaskType.APPLY, plan_task=plan, code_version=plan.code_version,
         targets=plan.targets, message=comment[:500] or plan.message,
@@ -220,9 +220,9 @@ def task_confirm(*, task, user=None, comment: str = "") -> WorkspaceTask:
 @transaction.atomic
 def task_discard(*, task, user=None) -> WorkspaceTask:
     plan = WorkspaceTask.objects.select_for_update().get(pk=task.pk)
-    if plan.status != Status.PLANNED:
+    if plan.status not in (Status.PLANNED, Status.POLICY_OVERRIDE):
         raise Conflict(f"Run #{plan.pk} is {plan.get_status_display().lower()}; only a plan waiting for "
-                       "confirmation can be discarded.")
+                       "confirmation or a policy override can be discarded.")
     plan.transition(Status.DISCARDED)
     audit_record("run.discarded", user=user, workspace=plan.workspace, target=f"run #{plan.pk}",
                  details={"task_id": plan.pk})
@@ -234,9 +234,10 @@ def task_discard(*, task, user=None) -> WorkspaceTask:
 def task_cancel(*, task, user=None) -> WorkspaceTask:
     """Pending/queued/awaiting → cancelled at once; running → terraform is stopped by its worker."""
     current = WorkspaceTask.objects.select_for_update().get(pk=task.pk)
-    if current.status in (Status.PENDING, Status.QUEUED, Status.PLANNED):
+    if current.status in (Status.PENDING, Status.QUEUED, Status.PLANNED, Status.POLICY_OVERRIDE):
         current.transition(Status.CANCELLED, error="Cancelled by an operator before it ran."
-                           if current.status != Status.PLANNED else "Cancelled while waiting for confirmation.",
+                           if current.status in (Status.PENDING, Status.QUEUED)
+                           else "Cancelled while waiting for confirmation.",
                            category="cancelled")
         _on_commit_dispatch(current.workspace_id)
     elif current.status == Status.RUNNING:

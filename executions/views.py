@@ -15,6 +15,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 
 from executions import selectors
+from executions.executor import stages
+from executions.policies import can_override_policy
+from executions.policy_views import OverrideForm
 from executions.forms import ConfirmForm, RunForm
 from executions.models import IllegalTransition, WorkspaceTask
 from executions.services import task_cancel, task_confirm, task_discard, task_queue_run
@@ -78,7 +81,7 @@ def run_new_view(request, name):
 
 
 # --- run page ------------------------------------------------------------------------------
-def _run_context(workspace, task) -> dict:
+def _run_context(workspace, task, request_user=None) -> dict:
     is_apply = task.task_type == WorkspaceTask.TaskType.APPLY
     plan_task = task.plan_task if is_apply else task
     apply_tasks = list(task.apply_tasks.all()) if not is_apply else []
@@ -95,8 +98,15 @@ def _run_context(workspace, task) -> dict:
                                           failed_stage=failed_stage, state_saved=state_saved),
         "failed_stage": WorkspaceTask.Stage(failed_stage).label if failed_stage in WorkspaceTask.Stage.values else "",
         "state_version": states[0] if states else None,
+        "stage_durations": stages.durations(task),
+        "hook_results": list(task.hook_results.all()),
+        "policy_results": list(plan_task.policy_results.all()) if plan_task else [],
+        "policy_overrides": list(plan_task.policy_overrides.all()) if plan_task else [],
+        "can_override": task.status == Status.POLICY_OVERRIDE and can_override_policy(request_user, workspace),
+        "override_form": OverrideForm(),
         "can_confirm": (may_apply and task.status == Status.PLANNED
                         and task.task_type == WorkspaceTask.TaskType.PLAN_AND_APPLY),
+        # a plan awaiting a policy override is discarded from its own card
         "can_discard": may_apply and task.status == Status.PLANNED,
         "can_cancel": may_apply and task.status in selectors.ACTIVE and not task.cancel_requested,
         "blocker": selectors.queue_blocker(task),
@@ -110,7 +120,7 @@ def _run_context(workspace, task) -> dict:
 def run_detail_view(request, name, task_id):
     workspace = workspace_for(request.user, name, Role.READER, detailed=True)
     task = selectors.run_get(workspace=workspace, task_id=task_id)
-    context = _run_context(workspace, task)
+    context = _run_context(workspace, task, request.user)
     if not request.htmx:
         log = selectors.log_page(task=task)
         context |= {"log": log, "log_final": selectors.log_is_final(task, log)}

@@ -37,7 +37,8 @@ class ExecutionsRuns(RunsPort):
             last_run_status=Subquery(last_task.values("status")[:1]),
             last_run_at=Subquery(last_task.values("created_at")[:1]),
             last_run_id=Subquery(last_task.values("id")[:1]),
-            pending_confirmations=Count("tasks", filter=Q(tasks__status=Status.PLANNED)),
+            pending_confirmations=Count(
+                "tasks", filter=Q(tasks__status__in=(Status.PLANNED, Status.POLICY_OVERRIDE))),
         )
 
     def code_version_runs(self, version_ids):

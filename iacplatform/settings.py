@@ -195,6 +195,17 @@ IAC_TIMEOUT_APPLY = env_int("IAC_TIMEOUT_APPLY", IAC_TASK_TIMEOUT, minimum=1)
 # in all, waiting base × 2^(n-1) seconds plus jitter between them. An apply never is.
 IAC_RETRY_ATTEMPTS = env_int("IAC_RETRY_ATTEMPTS", 3, minimum=1)
 IAC_RETRY_BASE_SECONDS = env_int("IAC_RETRY_BASE_SECONDS", 2, minimum=0)
+# Run hooks (executions/executor/hooks.py): the Python callables a "function" hook may name
+# (dotted paths, comma-separated), and how often an HTTP hook is tried on 5xx/timeouts.
+# The platform's own address, for links handed to hooks (run page, short-lived plan JSON URL).
+IAC_BASE_URL = env_str("IAC_BASE_URL", "http://127.0.0.1:8000")
+IAC_HOOK_FUNCTIONS = env_list("IAC_HOOK_FUNCTIONS", [])
+IAC_HOOK_HTTP_ATTEMPTS = env_int("IAC_HOOK_HTTP_ATTEMPTS", 3, minimum=1)
+IAC_HOOK_HTTP_BACKOFF = float(env_str("IAC_HOOK_HTTP_BACKOFF", "1"))  # seconds, doubled per attempt
+# Cost estimation (executions/cost.py): the operator's own price list (JSON, adds to or
+# overrides the shipped catalog) and an infracost binary to use instead of the catalog.
+IAC_PRICING_FILE = env_str("IAC_PRICING_FILE")
+INFRACOST_BIN = env_str("INFRACOST_BIN")
 
 # Notifications (docs/monitoring.md): each delivery is a django-q2 task, retried with
 # exponential back-off (base × 2^(n-1), capped) up to IAC_NOTIFY_ATTEMPTS attempts in all;

@@ -16,8 +16,8 @@ from django.conf import settings
 from iacplatform.db import reconnect_after_failure
 from django.utils import timezone
 
-from executions import errors
-from executions.executor import checks, runner
+from executions import cost, errors, policies
+from executions.executor import checks, hooks, runner, stages
 from executions.executor.config import ConfigError, WorkDir, prepare_workdir, remove_workdir, write_file
 from executions.executor.isolation import hand_over
 from executions.executor.logs import LogWriter
@@ -57,14 +57,17 @@ class TaskRun:
         self.started = time.monotonic()
         self.pgids: list[int] = []  # every terraform process group this run started
         self.stages: list[tuple[str, float]] = []  # (stage, monotonic start) for the stage histograms
+        self.plan_doc: dict = {}  # terraform show -json of this run's plan
 
     # -- helpers --------------------------------------------------------------------------
     def stage(self, stage: str) -> None:
+        """Move to ``stage`` through the stage manager (an illegal move raises before anything
+        is written); the write is conditional on still owning the run."""
+        fields = stages.stage_fields(self.task, stage)
         self.stages.append((stage, time.monotonic()))
-        self.task.stage = stage
         self.log.set_stage(stage)
         try:
-            owned(self.task).update(stage=stage, heartbeat_at=timezone.now())
+            owned(self.task).update(**fields, heartbeat_at=timezone.now())
         except Exception as exc:  # noqa: BLE001 — a database fault must not stop the run mid-terraform
             logger.warning("task %s: stage %s not recorded: %s", self.task.pk, stage, exc)
             reconnect_after_failure()
@@ -238,6 +241,8 @@ class TaskRun:
         owned(task).update(context={**task.context, **context})
         task.context = {**task.context, **context}
         self.prepare(task.code_version)
+        self.stage(Stage.PRE_PLAN)
+        self.run_hooks("pre_plan")
         self.init(**self.plan_lock_file())
         self.stage(Stage.PLANNING)
         args = ["plan", "-input=false", "-no-color", "-out=plan.tfplan", "-detailed-exitcode",
@@ -249,7 +254,15 @@ class TaskRun:
         self.save_plan_artifacts(has_changes)
         if self.should_cancel():  # a cancel pressed while the plan was saved wins over (auto-)apply
             raise StepFailed("Cancelled while the plan was being saved.", category="cancelled", cancelled=True)
-        if not has_changes:
+        self.stage(Stage.COST_ESTIMATION)
+        estimate = self.estimate_cost()
+        self.stage(Stage.POLICY_CHECK)
+        needs_override = self.check_policies(estimate)
+        self.stage(Stage.POST_PLAN)
+        self.run_hooks("post_plan")
+        if needs_override and not task.is_speculative:
+            self.finish(Status.POLICY_OVERRIDE, exit_code=result.exit_code)
+        elif not has_changes:
             self.finish(Status.PLANNED_NO_CHANGES, exit_code=result.exit_code)
         elif task.is_speculative:
             self.finish(Status.PLAN_FINISHED, exit_code=result.exit_code)
@@ -281,6 +294,9 @@ class TaskRun:
             plan_doc = {}
         else:
             plan_doc = json.loads(show.stdout or b"{}")
+        self.plan_doc = plan_doc
+        write_file(self.workdir.path / "plan.json", show.stdout or b"{}")  # for hooks (IAC_PLAN_JSON)
+        hooks.give_to_run(self.workdir.path / "plan.json", self.task)
         summary = summarize_plan(plan_doc, self.workdir.secrets)
         lock = self.workdir.lock_file.read_text() if self.workdir.lock_file.exists() else ""
         fields = {
@@ -295,6 +311,7 @@ class TaskRun:
                 if attempt > 1:
                     reconnect_after_failure()
                 owned(self.task).update(**fields)
+                self.task.change_summary, self.task.has_changes = summary, has_changes
                 break
             except Exception as exc:  # noqa: BLE001 — a database fault; retried, never fatal by itself
                 self.log.info(f"[platform] saving plan data, attempt {attempt}/{PLAN_SAVE_ATTEMPTS} failed: {exc}")
@@ -318,7 +335,12 @@ class TaskRun:
         plan = task.plan_task
         self.prepare(plan.code_version)
         write_file(self.workdir.plan_file, decrypt_bytes(plan.plan_file))
+        if plan.plan_json:
+            write_file(self.workdir.path / "plan.json", decrypt_bytes(plan.plan_json))
+            hooks.give_to_run(self.workdir.path / "plan.json", self.task)
         self.init(lock_file=plan.lock_file)
+        self.stage(Stage.PRE_APPLY)
+        self.run_hooks("pre_apply")
         self.stage(Stage.APPLYING)
         self.checkpointer = Checkpointer(task, self.workdir.state_file)
         failure: StepFailed | None = None
@@ -341,6 +363,8 @@ class TaskRun:
         if failure is not None:
             raise failure
         self.validate_after_apply(expected_outputs)
+        self.stage(Stage.POST_APPLY)
+        self.run_hooks("post_apply")
         self.finish(Status.APPLIED, exit_code=0)
 
     def collect_state(self, *, succeeded: bool) -> dict | None:
@@ -426,25 +450,73 @@ class TaskRun:
             else:
                 self.plan()
             failed = False
-        except checks.CheckFailed as exc:
-            self.log.info(f"[platform] pre-execution check failed ({exc.check}): {exc.message} Nothing was run.")
-            self.finish(Status.FAILED, error=exc.message, category=exc.category, hint=exc.hint)
-        except StepFailed as exc:
-            status = Status.CANCELLED if exc.cancelled else Status.FAILED
-            self.finish(status, error=exc.message, category=exc.category or "unknown", hint=exc.hint,
-                        exit_code=exc.exit_code)
-        except StateSaveFailed as exc:
-            self.finish(Status.FAILED, error=str(exc), category="state_save")
-        except (ConfigError, DomainError) as exc:
-            self.finish(Status.FAILED, error=exc.message, category="configuration")
         except Exception as exc:  # noqa: BLE001 — the run must end in a terminal state, with the reason
-            logger.exception("task %s crashed", self.task.pk)
-            self.finish(Status.FAILED, error=f"Internal error of the platform: {type(exc).__name__}: {exc}",
-                        category="internal")
+            self.fail(exc)
         finally:
             self.heartbeat.stop()
             self.forget_processes()
             remove_workdir(self.workdir.path if self.workdir else None, failed=failed)
+
+    def fail(self, exc: Exception) -> None:
+        """End the run as the stage manager's error handler says for the stage it failed in."""
+        stage = self.task.stage
+        if isinstance(exc, checks.CheckFailed):
+            self.log.info(f"[platform] pre-execution check failed ({exc.check}): {exc.message} Nothing was run.")
+        elif not isinstance(exc, (StepFailed, StateSaveFailed, ConfigError, DomainError)):
+            logger.exception("task %s crashed", self.task.pk)
+        outcome = stages.handle_stage_error(stage, exc)
+        if outcome.status == Status.FAILED and stages.ERROR_HANDLING[stage].on_failure_hooks:
+            self.run_hooks("on_failure", failure=outcome)
+        self.finish(outcome.status, error=outcome.message, category=outcome.category, hint=outcome.hint,
+                    exit_code=outcome.exit_code)
+
+    # -- hooks, cost, policies ---------------------------------------------------------------
+    def run_hooks(self, hook_stage: str, *, failure=None) -> None:
+        """The hooks of ``hook_stage``; a mandatory failure raises StepFailed (category hook).
+        The on-failure hooks run while the run fails: nothing they do changes how it ends."""
+        if failure is None:
+            hooks.run_hooks(self, hook_stage)
+            return
+        try:
+            hooks.run_hooks(self, hook_stage, failure=failure)
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("task %s: on-failure hooks: %s", self.task.pk, exc)
+
+    def estimate_cost(self) -> dict | None:
+        """The plan's monthly cost; never fails the run (a failure is logged and stored as such)."""
+        try:
+            estimate = cost.estimate(self.plan_doc, plan_json_path=self.workdir.path / "plan.json")
+        except cost.CostError as exc:
+            self.log.info(f"[platform] cost estimation failed: {exc}")
+            estimate = {"error": str(exc)}
+        else:
+            # a reason may quote an attribute's value ("no price for size = …"): masked like the log
+            for row in estimate["not_priced"]:
+                row["reason"] = self.log.redact(row["reason"])
+            self.log.info(f"[platform] cost estimate ({estimate['source']}): {estimate['before']:.2f} → "
+                          f"{estimate['after']:.2f} {estimate['currency']}/month ({estimate['diff']:+.2f}); "
+                          f"{len(estimate['not_priced'])} resource(s) not priced")
+        owned(self.task).update(cost_estimate=estimate)
+        self.task.cost_estimate = estimate
+        return None if "error" in estimate else estimate
+
+    def check_policies(self, estimate: dict | None) -> bool:
+        """Evaluate the policy sets; True when a soft-mandatory one needs an override. A
+        hard-mandatory deny fails the run (category policy)."""
+        outcome = policies.policy_check_run(task=self.task, plan=self.plan_doc, cost=estimate,
+                                            save=not self.heartbeat.lost, redact=self.log.redact)
+        for result in outcome.results:
+            self.log.info(f"[platform] policy set {result.name!r} v{result.version} ({result.enforcement}): "
+                          f"{result.outcome}" + "".join(f"\n  deny: {m}" for m in result.denies)
+                          + "".join(f"\n  warn: {m}" for m in result.warnings))
+        if outcome.hard_failure:
+            raise StepFailed(outcome.hard_failure, category="policy")
+        if outcome.needs_override and self.task.is_speculative:
+            self.log.info("[platform] a soft-mandatory policy denied this plan; a speculative plan is never "
+                          "applied, so it only reports it")
+        elif outcome.needs_override:
+            self.log.info("[platform] a soft-mandatory policy denied the plan: it waits for an admin's override")
+        return outcome.needs_override
 
     def forget_processes(self) -> None:
         """Drop the record of terraform's process group once nothing of it is alive."""

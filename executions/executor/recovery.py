@@ -21,6 +21,7 @@ from iacplatform.db import reconnect_after_failure
 from django.utils import timezone
 
 from executions.executor import runner
+from executions.executor.stages import stage_fields
 from executions.executor.state_save import (
     PENDING_SUFFIX, backup_dir, discard_backup, lock_and_alert, write_backup,
 )
@@ -142,7 +143,7 @@ def recover_lost_apply(task: WorkspaceTask) -> str:
 
 def fail_lost_run(task: WorkspaceTask, reason: str) -> bool:
     updated = WorkspaceTask.objects.filter(pk=task.pk, status=Status.RUNNING, claim_token=task.claim_token).update(
-        status=Status.FAILED, stage=Stage.DONE, finished_at=timezone.now(), error_message=reason,
+        **stage_fields(task, Stage.DONE), status=Status.FAILED, finished_at=timezone.now(), error_message=reason,
         error_category="worker_lost", claim_token="",
     )
     return bool(updated)
@@ -178,7 +179,7 @@ def process_pending_markers() -> list[str]:
                              event=marker.get("event", Notification.Event.STATE_SAVE_FAILED))
             if task is not None and task.status == Status.RUNNING:
                 WorkspaceTask.objects.filter(pk=task.pk, status=Status.RUNNING).update(
-                    status=Status.FAILED, stage=Stage.DONE, finished_at=timezone.now(),
+                    **stage_fields(task, Stage.DONE), status=Status.FAILED, finished_at=timezone.now(),
                     error_message=reason, error_category="state_save", claim_token="")
             marker_path.unlink(missing_ok=True)
             done.append(marker_path.name)

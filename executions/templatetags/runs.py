@@ -11,7 +11,7 @@ register = template.Library()
 
 STATUS_LABELS = dict(WorkspaceTask.Status.choices)
 STATUS_ICONS = {
-    "pending": "○", "queued": "○", "running": "◐", "planned": "❚❚", "planned_no_changes": "✓",
+    "pending": "○", "queued": "○", "running": "◐", "planned": "❚❚", "policy_override": "⚑", "planned_no_changes": "✓",
     "plan_finished": "✓", "confirmed": "✓", "discarded": "⊘", "applied": "✓", "failed": "✕", "cancelled": "⊘",
 }
 TYPE_LABELS = {"plan": "Plan only", "plan_and_apply": "Plan & apply", "apply": "Apply"}

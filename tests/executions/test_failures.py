@@ -169,7 +169,7 @@ def approved_plan(workspace, *, lock_file="", plan_file=b"not a plan: the apply 
     """A plan waiting for confirmation, recorded as the pipeline records one (its context
     matches the workspace, so it is not stale)."""
     plan = WorkspaceTask.objects.create(
-        workspace=workspace, task_type="plan_and_apply", status=Status.RUNNING,
+        workspace=workspace, task_type="plan_and_apply", status=Status.RUNNING, stage=WorkspaceTask.Stage.POST_PLAN,
         code_version=workspace.current_code_version, plan_file=encrypt_bytes(plan_file), lock_file=lock_file,
         has_changes=True,
         context={"code_version": workspace.current_code_version.number, "state_serial": None,

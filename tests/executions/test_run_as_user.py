@@ -72,3 +72,20 @@ def test_a_run_cannot_read_the_secret_key_the_database_or_another_runs_work_dir(
     assert "Permission denied" in (results / "ls.err").read_text()  # other runs' dirs are not even listed
     assert (results / "own").read_text().strip() == "mine"  # its own work dir is its own
     assert oct((data / "secret_key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_script_hook_runs_as_the_runs_user_and_reads_the_plan_json(workspace, isolated, run_now, save_code):
+    from executions.hooks import hook_save
+    from executions.models import HookResult
+
+    data, results = isolated
+    hook_save(workspace=workspace, name="who", stage="post_plan", kind="script", enforcement="mandatory",
+              command=f'id -u > {results}/hook-uid; test -r "$IAC_PLAN_JSON" && '
+                      f'cat {data}/secret_key 2> {results}/hook-key.err; true')
+    save_code(workspace, tf_json({"a": {"input": "x"}}))
+    plan = run_now(task_queue_run(workspace=workspace, kind="plan"))
+    assert plan.status == WorkspaceTask.Status.PLAN_FINISHED, plan.error_message
+    assert HookResult.objects.get(task=plan).status == "passed"
+    assert int((results / "hook-uid").read_text()) == int(subprocess.run(["id", "-u", RUN_USER],
+                                                                         capture_output=True, text=True).stdout)
+    assert "Permission denied" in (results / "hook-key.err").read_text()
