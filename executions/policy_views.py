@@ -128,7 +128,7 @@ def policy_playground_view(request):
 
 @require_POST
 def run_policy_override_view(request, name, task_id):
-    workspace = workspace_for(request.user, name, Role.READER)
+    workspace = workspace_for(request.user, name, Role.ADMIN)  # the role that may override a policy
     task = selectors.run_get(workspace=workspace, task_id=task_id)
     form = OverrideForm(request.POST)
     try:

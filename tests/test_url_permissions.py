@@ -27,7 +27,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from executions.models import Notification, NotificationChannel, WorkspaceTask
+from executions.hooks import hook_save
 from executions.notifications import delivery_create
+from executions.policies import policy_set_save
 from resources.services.resources import resource_create, resource_update
 from resources.services.snapshots import snapshot_create
 from tests.workspaces import version_helpers as vh
@@ -45,6 +47,7 @@ R, P, A, AD = Role.READER, Role.PLANNER, Role.APPLIER, Role.ADMIN
 ROLES = ("anonymous", "outsider", "reader", "planner", "applier", "admin", "superuser")
 RANK = {"reader": R, "planner": P, "applier": A, "admin": AD, "superuser": AD}
 
+REGO = "package terraform\n\ndeny contains msg if {\n  false\n  msg := \"never\"\n}\n"
 RESOURCE_CODE = {"resource": {"terraform_data": {"web": {"input": "v1"}}}}
 W = "workspaces/<str:name>/"          # a workspace page
 API = "api/v1/workspaces/<name>/"     # a workspace API path
@@ -168,6 +171,29 @@ TABLE = {
     "notifications/channels/<int:pk>/test/": {"POST": (MANAGE, 302)},
     "notifications/channels/<int:pk>/delete/": {"POST": (MANAGE, 302)},
     "metrics": {"GET": (TOKEN, 401)},
+    # --- run checks: hooks and policy sets (workspace admins for theirs; superusers for global ones) ---
+    W + "settings/hooks/": {"GET": (AD, 200), "POST": (AD, 400)},
+    W + "settings/hooks/<int:hook_id>/delete/": {"POST": (AD, 302)},
+    W + "settings/policies/": {"GET": (AD, 200), "POST": (AD, 400)},
+    W + "settings/policies/<int:policy_id>/": {"GET": (AD, 200), "POST": (AD, 400)},
+    W + "settings/policies/<int:policy_id>/delete/": {"POST": (AD, 302)},
+    W + "runs/<int:task_id>/override/": {"POST": (AD, 302)},
+    W + "runs/<int:task_id>/plan.json": {"GET": (PUBLIC, 403)},  # a hook's short-lived token, not a session
+    "hooks/": {"GET": (SUPER, 200), "POST": (SUPER, 400)},
+    "hooks/<int:hook_id>/delete/": {"POST": (SUPER, 302)},
+    "policies/": {"GET": (SUPER, 200), "POST": (SUPER, 400)},
+    "policies/playground/": {"GET": (SUPER, 200), "POST": (SUPER, 400)},
+    "policies/<int:policy_id>/": {"GET": (SUPER, 200), "POST": (SUPER, 400)},
+    "policies/<int:policy_id>/delete/": {"POST": (SUPER, 302)},
+    "api/v1/hooks": {"GET": (SUPER, 200), "POST": (SUPER, 201, {"name": "g", "stage": "post_plan", "kind": "script",
+                                                              "command": "true"})},
+    "api/v1/hooks/<hook_id>": {"DELETE": (AD, 204)},
+    API + "hooks": {"GET": (AD, 200), "POST": (AD, 201, {"name": "h2", "stage": "post_plan", "kind": "script",
+                                                        "command": "true"})},
+    "api/v1/policy-sets": {"GET": (SUPER, 200), "POST": (SUPER, 201, {"name": "gp", "rego": "REGO"})},
+    "api/v1/policy-sets/<policy_id>": {"PUT": (AD, 200, {"name": "p1", "rego": "REGO"}), "DELETE": (AD, 204)},
+    API + "policy-sets": {"GET": (AD, 200), "POST": (AD, 201, {"name": "p2", "rego": "REGO"})},
+    "api/v1/tasks/<task_id>/override": {"POST": (AD, 409, {"reason": "because"})},
     # --- the Django admin: every pattern under admin/ is for staff only (Django's own check) ----
     "admin/": STAFF,
 }
@@ -242,16 +268,23 @@ def world(db):
                                                  secret_encrypted=encrypt_text("s3cret"))
     note = Notification.objects.create(level="emergency", title="state not saved", workspace=ws)
     delivery = delivery_create(notification=note, channel=channel)
+    hook = hook_save(workspace=ws, name="h1", stage="post_plan", kind="script", command="true")
+    policy = policy_set_save(workspace=ws, name="p1", enforcement="advisory", rego=REGO)
+    global_hook = hook_save(workspace=None, name="gh", stage="post_plan", kind="script", command="true")
+    global_policy = policy_set_save(workspace=None, name="gp1", enforcement="advisory", rego=REGO)
     kwargs = {"token_id": token.pk, "name": ws.name, "variable_id": variable.pk, "member_id": team_member.pk, "number": 1, "serial": 1,
-              "task_id": task.pk, "version": 1, "resource_pk": resource.pk, "snapshot_pk": snapshot.pk}
+              "task_id": task.pk, "version": 1, "hook_id": hook.pk, "policy_id": policy.pk, "resource_pk": resource.pk, "snapshot_pk": snapshot.pk}
     return {"clients": clients, "kwargs": kwargs, "resource": resource, "snapshot": snapshot,
             "notification": note, "channel": channel, "delivery": delivery,
+            "global": {"hook_id": global_hook.pk, "policy_id": global_policy.pk},
             "third_state": vh.state(3, [])}
 
 
 def _url(route: str, world) -> str:
     kwargs = dict(world["kwargs"])
     kwargs["pk"] = world["snapshot"].pk if "snapshots/<int:pk>" in route else world["resource"].pk
+    if route.startswith(("hooks/", "policies/")):  # the global pages show global hooks and policy sets
+        kwargs.update(world["global"])
     if route.startswith("notifications/"):
         kwargs["pk"] = (world["channel"].pk if "channels/" in route else world["delivery"].pk if "deliveries/" in route
                         else world["notification"].pk)
@@ -265,7 +298,7 @@ def _url(route: str, world) -> str:
 def _body(entry, world):
     if len(entry) < 3:
         return None
-    text = json.dumps(entry[2]).replace('"RESOURCE_ID"', str(world["resource"].pk))
+    text = json.dumps(entry[2]).replace('"RESOURCE_ID"', str(world["resource"].pk)).replace('"REGO"', json.dumps(REGO))
     return text.replace('"THIRD_STATE"', json.dumps(world["third_state"]))
 
 
