@@ -19,6 +19,19 @@ class ExecutionsRuns(RunsPort):
         return (WorkspaceTask.objects.filter(workspace=workspace, status=Status.RUNNING)
                 .values_list("pk", flat=True).first())
 
+    def running_run_lock_info(self, workspace) -> dict | None:
+        run = (WorkspaceTask.objects.select_related("created_by")
+               .filter(workspace=workspace, status=Status.RUNNING).first())
+        if run is None:
+            return None
+        operation = {"apply": "OperationTypeApply"}.get(run.task_type, "OperationTypePlan")
+        who = run.created_by.get_username() if run.created_by_id else "platform"
+        started = run.started_at or run.created_at
+        return {"ID": f"platform-run-{run.pk}", "Operation": operation,
+                "Info": f"platform run #{run.pk} ({run.get_task_type_display()}) is running",
+                "Who": f"platform run #{run.pk} ({who})", "Version": "", "Path": "",
+                "Created": started.isoformat().replace("+00:00", "Z")}
+
     def active_run_id(self, workspace) -> int | None:
         return (WorkspaceTask.objects.filter(workspace=workspace, status__in=selectors.ACTIVE)
                 .order_by("id").values_list("id", flat=True).first())

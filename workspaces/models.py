@@ -179,6 +179,8 @@ class StateVersion(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     source = models.CharField(max_length=32, default="apply", help_text="apply, upload, rollback, backup restore…")
+    # A human line on where the state came from, e.g. "written by terraform CLI (alice, OperationTypeApply)".
+    source_detail = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -214,3 +216,24 @@ class ApiToken(models.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+class CliStateLock(models.Model):
+    """The lock a terraform CLI holds on a workspace's state through the http backend.
+
+    While it exists the workspace is also ``locked`` (reason "locked by terraform CLI: …"), so
+    platform runs are refused by the same lock; ``info`` is the lock info JSON as terraform sent it.
+    """
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, primary_key=True, related_name="cli_lock")
+    lock_id = models.CharField(max_length=100)
+    operation = models.CharField(max_length=100, blank=True)
+    who = models.CharField(max_length=255, blank=True)
+    version = models.CharField(max_length=40, blank=True)
+    info = models.JSONField(default=dict, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"CLI lock {self.lock_id} on {self.workspace_id}"

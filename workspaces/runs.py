@@ -18,6 +18,11 @@ class RunsPort:
         """The run that is running now (its apply would save over a state change)."""
         return None
 
+    def running_run_lock_info(self, workspace) -> dict | None:
+        """The running run as a terraform lock info (``ID``, ``Operation``, ``Who``, ``Info``,
+        ``Created``…), what the http state backend answers a CLI's LOCK with; None when none runs."""
+        return None
+
     def active_run_id(self, workspace) -> int | None:
         """A run that is waiting or running (deleting the workspace would orphan it)."""
         return None
