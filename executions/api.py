@@ -129,6 +129,50 @@ def create_run(request, name: str, payload: RunIn):
     return Status(201, _task(task.pk))
 
 
+@router.post("/workspaces/{name}/drift-checks", response={201: TaskOut})
+def create_drift_check(request, name: str):
+    """Queue a drift check (plan -refresh-only, never applied); it yields to the operators' runs."""
+    task = services.task_queue_drift_check(workspace=workspace_get(name), user=request.user)
+    return Status(201, _task(task.pk))
+
+
+class DriftResourceOut(Schema):
+    address: str
+    type: str
+    action: str
+    changed_attributes: list[dict]
+
+
+class DriftOut(Schema):
+    workspace: str
+    status: str  # "drifted", "no_drift", "unknown" (no finished check), "failed"
+    drifted: bool
+    check_id: int | None
+    checked_at: datetime | None
+    active_check_id: int | None
+    resources: list[DriftResourceOut]
+
+
+@router.get("/workspaces/{name}/drift", response=DriftOut)
+def get_drift(request, name: str):
+    from executions.drift import latest_drift
+
+    workspace = workspace_get(name)
+    drift = latest_drift(workspace) or {}
+    check = drift.get("task")
+    if check is None:
+        status = "unknown"
+    elif check.status == WorkspaceTask.Status.FAILED:
+        status = "failed"
+    else:
+        status = "drifted" if drift["drifted"] else "no_drift"
+    return {"workspace": workspace.name, "status": status, "drifted": bool(drift.get("drifted")),
+            "check_id": check.pk if check else None, "checked_at": check.finished_at if check else None,
+            "active_check_id": drift["active"].pk if drift.get("active") else None,
+            "resources": [{k: r.get(k) for k in ("address", "type", "action", "changed_attributes")}
+                          for r in drift.get("resources", [])]}
+
+
 @router.get("/workspaces/{name}/runs", response=list[TaskOut])
 def list_runs(request, name: str, status: str = "all", limit: int = 50, offset: int = 0):
     if status not in RUN_FILTERS:

@@ -10,4 +10,6 @@ urlpatterns = [
     path("workspaces/<str:name>/runs/<int:task_id>/confirm/", views.run_confirm_view, name="run_confirm"),
     path("workspaces/<str:name>/runs/<int:task_id>/discard/", views.run_discard_view, name="run_discard"),
     path("workspaces/<str:name>/runs/<int:task_id>/cancel/", views.run_cancel_view, name="run_cancel"),
+    path("workspaces/<str:name>/drift/check/", views.drift_check_start_view, name="drift_check_start"),
+    path("workspaces/<str:name>/drift/<int:task_id>/reconcile/", views.drift_reconcile_view, name="drift_reconcile"),
 ]

@@ -3,10 +3,10 @@
 Registered in ``ExecutionsConfig.ready``; see docs/architecture.md.
 """
 
-from django.db.models import Count, F, OuterRef, Q, Subquery, Window
+from django.db.models import BooleanField, Case, Count, F, OuterRef, Q, Subquery, Value, When, Window
 from django.db.models.functions import RowNumber
 
-from executions import selectors, services
+from executions import drift, selectors, services
 from executions.models import WorkspaceTask
 from workspaces.runs import RunsPort
 
@@ -42,12 +42,23 @@ class ExecutionsRuns(RunsPort):
 
     def annotate_workspace_list(self, queryset):
         last_task = WorkspaceTask.objects.filter(workspace=OuterRef("pk")).order_by("-created_at", "-id")
+        last_drift = (WorkspaceTask.objects.filter(workspace=OuterRef("pk"), task_type=WorkspaceTask.TaskType.DRIFT_CHECK,
+                                                   status__in=(Status.PLAN_FINISHED, Status.PLANNED_NO_CHANGES))
+                      .order_by("-id"))
+        last_applied = (WorkspaceTask.objects.filter(workspace=OuterRef("pk"), status=Status.APPLIED)
+                        .order_by("-finished_at"))
         return queryset.annotate(
             last_run_status=Subquery(last_task.values("status")[:1]),
             last_run_at=Subquery(last_task.values("created_at")[:1]),
             last_run_id=Subquery(last_task.values("id")[:1]),
             pending_confirmations=Count("tasks", filter=Q(tasks__status=Status.PLANNED)),
-        )
+            last_drift_changes=Subquery(last_drift.values("has_changes")[:1]),
+            last_drift_at=Subquery(last_drift.values("finished_at")[:1]),
+            last_applied_at=Subquery(last_applied.values("finished_at")[:1]),
+        ).annotate(drifted=Case(
+            When(Q(last_drift_changes=True) & (Q(last_applied_at__isnull=True) | Q(last_applied_at__lt=F("last_drift_at"))),
+                 then=Value(True)),
+            default=Value(False), output_field=BooleanField()))
 
     def code_version_runs(self, version_ids):
         counts = dict(
@@ -73,7 +84,10 @@ class ExecutionsRuns(RunsPort):
         runs = selectors.latest_runs(workspace=workspace, limit=5)
         latest = runs[0] if runs else None
         return {"runs": runs, "latest": latest, "latest_active": bool(latest and latest.status in selectors.ACTIVE),
-                "pending": selectors.pending_confirmation(workspace=workspace)}
+                "pending": selectors.pending_confirmation(workspace=workspace), "drift": drift.latest_drift(workspace)}
+
+    def drift_schedule_changed(self, workspace) -> None:
+        drift.drift_schedule_sync(workspace)
 
     def workspace_unlocked(self, workspace) -> None:
         services.dispatch_workspace(workspace.pk)

@@ -143,6 +143,8 @@ IAC_REAPER_STALE_SECONDS = env_int("IAC_REAPER_STALE_SECONDS", 20, minimum=5)
 # the address the Settings page shows (default: the address the page was requested on).
 IAC_CLI_LOCK_STALE_SECONDS = env_int("IAC_CLI_LOCK_STALE_SECONDS", 3600, minimum=1)
 IAC_BACKEND_BASE_URL = env_str("IAC_BACKEND_BASE_URL")
+# A scheduled drift check that finds its workspace busy or locked is retried after this long.
+IAC_DRIFT_RETRY_SECONDS = env_int("IAC_DRIFT_RETRY_SECONDS", 600, minimum=1)
 # While an apply runs, its work dir state is checkpointed (when it changed) this often.
 IAC_CHECKPOINT_SECONDS = env_int("IAC_CHECKPOINT_SECONDS", 3, minimum=1)
 IAC_STATE_SAVE_ATTEMPTS = env_int("IAC_STATE_SAVE_ATTEMPTS", 5, minimum=1)

@@ -50,6 +50,16 @@ class Workspace(models.Model):
     aws_session_name = models.CharField(max_length=64, blank=True)
     aws_external_id = models.CharField(max_length=255, blank=True)
     aws_region = models.CharField(max_length=32, blank=True)
+    class DriftSchedule(models.TextChoices):
+        OFF = "off", "Off"
+        HOURLY = "hourly", "Hourly"
+        DAILY = "daily", "Daily"
+        CRON = "cron", "Cron expression"
+
+    # Drift detection: how often a drift check (plan -refresh-only) runs; off by default.
+    drift_schedule = models.CharField(max_length=8, choices=DriftSchedule.choices, default=DriftSchedule.OFF)
+    drift_cron = models.CharField(max_length=100, blank=True, help_text="e.g. 0 */6 * * * (minute hour day month "
+                                                                        "weekday), with the cron schedule")
     locked = models.BooleanField(default=False)
     lock_reason = models.TextField(blank=True)
     locked_by = models.ForeignKey(
@@ -78,6 +88,14 @@ class Workspace(models.Model):
     TIMEOUT_STAGES = ("init", "plan", "apply")
 
     def clean(self):
+        if self.drift_schedule == self.DriftSchedule.CRON:
+            if not self.drift_cron.strip():
+                raise ValidationError({"drift_cron": "A cron schedule needs a cron expression, e.g. 0 */6 * * *."})
+            from croniter import croniter
+
+            if not croniter.is_valid(self.drift_cron.strip()):
+                raise ValidationError({"drift_cron": f"{self.drift_cron!r} is not a cron expression "
+                                                     "(minute hour day month weekday)."})
         if self.terraform_version and not VERSION_PIN.match(self.terraform_version):
             raise ValidationError({"terraform_version": "Use a version like 1.15 or 1.15.5."})
         timeouts = self.timeouts or {}

@@ -31,7 +31,8 @@ class RunsPort:
         """Remove what a database cascade cannot (runs protecting each other)."""
 
     def annotate_workspace_list(self, queryset):
-        """The list's columns: ``last_run_status``, ``last_run_at``, ``last_run_id``, ``pending_confirmations``."""
+        """The list's columns: ``last_run_status``, ``last_run_at``, ``last_run_id``, ``pending_confirmations``,
+        ``drifted`` (the latest drift check found drift and nothing was applied since)."""
         return queryset
 
     def code_version_runs(self, version_ids: list[int]) -> tuple[dict[int, int], dict[int, list[dict]]]:
@@ -42,8 +43,12 @@ class RunsPort:
         return {}, {}
 
     def overview(self, workspace) -> dict:
-        """The overview page's run context: ``runs``, ``latest``, ``latest_active``, ``pending``."""
-        return {"runs": [], "latest": None, "latest_active": False, "pending": []}
+        """The overview page's run context: ``runs``, ``latest``, ``latest_active``, ``pending``, ``drift``
+        (the latest drift check's result, or None)."""
+        return {"runs": [], "latest": None, "latest_active": False, "pending": [], "drift": None}
+
+    def drift_schedule_changed(self, workspace) -> None:
+        """The workspace's drift schedule changed: (re)create or remove its scheduled drift checks."""
 
     def workspace_unlocked(self, workspace) -> None:
         """The workspace was unlocked: its queued runs may start."""
