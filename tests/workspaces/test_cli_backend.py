@@ -25,6 +25,28 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
+def save_code():
+    from workspaces.code.services import code_version_save
+
+    def _save(workspace, code):
+        code_version_save(workspace=workspace, code=code, code_format="json", message="")
+        workspace.refresh_from_db()
+
+    return _save
+
+
+@pytest.fixture
+def run_now():
+    from executions.tasks import run_task
+
+    def _run(task):
+        run_task(task.pk)
+        return WorkspaceTask.objects.get(pk=task.pk)
+
+    return _run
+
+
+@pytest.fixture
 def people(django_user_model):
     admin = django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="")
     planner = django_user_model.objects.create_user(username="planner", password="pw-planner-123", is_staff=True)
@@ -316,3 +338,92 @@ def test_the_settings_page_block_is_what_terraform_needs(tmp_path, people, live_
     assert cli("init").returncode == 0
     assert cli("apply", "-auto-approve").returncode == 0
     assert StateVersion.objects.filter(workspace=ws, source="terraform-cli").count() == 1
+
+
+def test_the_documented_setup_works(tmp_path, people, live_server, ws):
+    """docs/cli-backend.md: its backend block, with the live server's address, and its commands."""
+    import re
+
+    doc = (settings.BASE_DIR / "docs" / "cli-backend.md").read_text()
+    block = re.search(r"<!-- backend-block -->\n```hcl\n(.*?)```", doc, re.S).group(1)
+    block = block.replace("https://iac.example.com", live_server.url).replace("/backend/demo/", f"/backend/{ws.name}/")
+    assert "terraform init -migrate-state -force-copy" in doc
+    # an existing local state, migrated with the documented command
+    cli = CLI(tmp_path / "doc", people["tokens"]["planner"], "planner")
+    cli.write("", resource("a", "local"))
+    assert cli("init").returncode == 0 and cli("apply", "-auto-approve").returncode == 0
+    local = json.loads((cli.path / "terraform.tfstate").read_text())
+    cli.write(block, resource("a", "local"))
+    migrated = cli("init", "-migrate-state", "-force-copy")
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    version = StateVersion.objects.get(workspace=ws)
+    assert version.serial == 1 and json.loads(version.content)["resources"] == local["resources"]
+    assert version.source_detail == "written by terraform CLI (planner, migration destination state)"
+    assert cli("plan", "-detailed-exitcode").returncode == 0
+    cli.write(block, resource("a", "changed"))
+    assert cli("apply", "-auto-approve").returncode == 0
+    assert StateVersion.objects.filter(workspace=ws).latest().serial == 2
+
+
+def test_lock_and_unlock_methods_are_configurable(tmp_path, people, live_server, ws):
+    cli = CLI(tmp_path / "methods", people["tokens"]["planner"], "planner")
+    state = f"{live_server.url}/api/backend/{ws.name}/state"
+    lock = f"{live_server.url}/api/backend/{ws.name}/lock"
+    cli.write('terraform {\n  backend "http" {\n'
+              f'    address = "{state}"\n    lock_address = "{lock}"\n    unlock_address = "{lock}"\n'
+              '    lock_method = "PUT"\n    unlock_method = "DELETE"\n  }\n}\n', resource("a", "one", sleep=3))
+    assert cli("init").returncode == 0
+    running = cli.start("apply", "-auto-approve")
+    try:
+        deadline = time.monotonic() + 30
+        while not CliStateLock.objects.filter(workspace=ws).exists():
+            assert time.monotonic() < deadline, "PUT never took the lock"
+            time.sleep(0.1)
+    finally:
+        out = running.communicate(timeout=120)[0]
+    assert running.returncode == 0, out
+    assert not CliStateLock.objects.filter(workspace=ws).exists()  # DELETE released it
+    assert StateVersion.objects.filter(workspace=ws).count() == 1
+
+
+def test_a_platform_run_is_refused_while_a_real_cli_apply_holds_the_lock(tmp_path, people, live_server, ws, save_code,
+                                                                          run_now):
+    save_code(ws, json.dumps({"resource": {"terraform_data": {"a": {"input": "x"}}}}))
+    queued_before = task_queue_run(workspace=ws, kind="plan", user=people["admin"])
+    cli = cli_for(tmp_path, people, live_server, ws, resources=resource("slow", "x", sleep=5))
+    assert cli("init").returncode == 0
+    running = cli.start("apply", "-auto-approve")
+    try:
+        deadline = time.monotonic() + 30
+        while not CliStateLock.objects.filter(workspace=ws).exists():
+            assert time.monotonic() < deadline, "the CLI never took the lock"
+            time.sleep(0.1)
+        held = CliStateLock.objects.get(workspace=ws)
+        with pytest.raises(WorkspaceLocked) as refused:
+            task_queue_run(workspace=ws, kind="plan_and_apply", user=people["admin"])
+        expected = f"locked by terraform CLI: {held.who}, OperationTypeApply, since "
+        assert expected in refused.value.message
+        # a run queued before the CLI took the lock is refused when it would start
+        started = run_now(queued_before)
+        assert started.status == WorkspaceTask.Status.QUEUED  # a locked workspace starts nothing
+        from executions.executor.checks import CheckFailed, check_workspace_unlocked
+        with pytest.raises(CheckFailed) as check:
+            check_workspace_unlocked(queued_before)
+        assert expected in check.value.message
+    finally:
+        out = running.communicate(timeout=120)[0]
+    assert running.returncode == 0, out
+    assert run_now(queued_before).status == WorkspaceTask.Status.PLAN_FINISHED
+
+
+def test_a_cli_plan_while_a_platform_run_runs_gets_the_lock_error_naming_the_run(tmp_path, people, live_server, ws):
+    task = WorkspaceTask.objects.create(workspace=ws, task_type="plan_and_apply", created_by=people["admin"])
+    task.transition("queued")
+    task.transition("running")
+    cli = cli_for(tmp_path, people, live_server, ws, resources=resource("a", "x"))
+    assert cli("init").returncode == 0
+    plan = cli("plan")
+    assert plan.returncode == 1
+    assert "Error acquiring the state lock" in plan.stderr
+    assert f"Who:       platform run #{task.pk} (root)" in plan.stderr
+    assert f"ID:        platform-run-{task.pk}" in plan.stderr
