@@ -148,8 +148,19 @@ def task_queue_run(*, workspace, kind, targets=(), message: str = "", user=None,
     )
     task.transition(Status.QUEUED)
     logger.info("queued %s task %s on %s", kind, task.pk, workspace.name)
+    _drift_checks_yield(workspace, task)
     _on_commit_dispatch(workspace.pk)
     return task
+
+
+def _drift_checks_yield(workspace, task) -> None:
+    """An operator's run never waits for a drift check: a running one is stopped (as a cancel)."""
+    stopped = list(WorkspaceTask.objects.filter(workspace=workspace, task_type=TaskType.DRIFT_CHECK,
+                                                status=Status.RUNNING, cancel_requested=False)
+                   .values_list("pk", flat=True))
+    if stopped:
+        WorkspaceTask.objects.filter(pk__in=stopped).update(cancel_requested=True)
+        logger.info("drift check(s) %s of %s yield to run %s", stopped, workspace.name, task.pk)
 
 
 class DriftCheckSkipped(Conflict):
@@ -253,6 +264,7 @@ def task_confirm(*, task, user=None, comment: str = "") -> WorkspaceTask:
         context={"confirmed_by": who, "confirm_comment": comment[:1000]},
     )
     apply.transition(Status.QUEUED)
+    _drift_checks_yield(workspace, apply)
     _on_commit_dispatch(workspace.pk)
     return apply
 

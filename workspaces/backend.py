@@ -186,8 +186,13 @@ def backend_state_write(*, workspace: Workspace, content: bytes, lock_id: str, u
             text = content.decode()
         except UnicodeDecodeError:
             raise DomainError("The state is not UTF-8 JSON.") from None
-        version = state_version_create(workspace=workspace, content=text, user=user, source=CLI_SOURCE,
-                                       sequential=True)
+        try:
+            version = state_version_create(workspace=workspace, content=text, user=user, source=CLI_SOURCE,
+                                           sequential=True)
+        except DomainError as exc:
+            audit_log.warning("cli state write refused user=%s workspace=%s lock=%s: %s", user.get_username(),
+                              workspace.name, lock_id or "-", exc.message)
+            raise
         version.source_detail = f"written by terraform CLI ({user.get_username()}, {operation})"
         version.save(update_fields=["source_detail"])
     audit_log.info("cli state write user=%s workspace=%s serial=%s md5=%s lock=%s", user.get_username(),

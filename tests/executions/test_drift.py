@@ -66,6 +66,8 @@ def test_a_drift_check_reports_the_changed_attribute_and_a_reconcile_plan_restor
     drift = auth_client.get(f"/api/v1/workspaces/{workspace.name}/drift",
                             HTTP_AUTHORIZATION=f"Bearer {token}").json()
     assert drift["status"] == "drifted" and drift["resources"][0]["address"] == "localfile_file.a"
+    listed = auth_client.get("/api/v1/workspaces", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    assert [w["drifted"] for w in listed if w["name"] == workspace.name] == [True]
 
     # "plan to reconcile" → a plan & apply run; confirmed, it restores the file
     response = auth_client.post(f"/workspaces/{workspace.name}/drift/{check.pk}/reconcile/")
@@ -186,3 +188,12 @@ def test_a_drift_check_never_runs_while_another_run_of_the_workspace_runs(
     assert check.status == Status.PLANNED_NO_CHANGES, check.error_message
     assert check.started_at >= apply.finished_at
     assert target.read_text() == "as declared"
+
+
+def test_a_running_drift_check_yields_to_an_operators_new_run(workspace, user, applied):
+    check = task_queue_drift_check(workspace=workspace, user=user)
+    WorkspaceTask.objects.filter(pk=check.pk).update(status=Status.RUNNING)
+    operator = task_queue_run(workspace=workspace, kind="plan", user=user)
+    check.refresh_from_db()
+    assert check.cancel_requested  # its worker stops terraform; the operator's run starts next
+    assert operator.status == Status.QUEUED
