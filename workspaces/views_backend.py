@@ -41,14 +41,14 @@ def _basic_auth_user(request):
 
 
 def _unauthorized() -> HttpResponse:
-    response = HttpResponse("Authentication required: HTTP basic auth with an API token as the password.\n",
-                            status=401, content_type="text/plain")
+    response = _text("Authentication required: HTTP basic auth with an API token as the password.", 401)
     response["WWW-Authenticate"] = 'Basic realm="iac-platform state backend"'
     return response
 
 
 def _text(message: str, status: int) -> HttpResponse:
-    return HttpResponse(message.rstrip() + "\n", status=status, content_type="text/plain")
+    """An answer in the API's common error shape (terraform itself prints only the status)."""
+    return JsonResponse({"detail": message, "errors": {}}, status=status)
 
 
 def _resolve(request, name):
@@ -106,7 +106,7 @@ def backend_lock_view(request, name):
             # `terraform force-unlock <ID>` sends the ID alone; an ordinary unlock the whole lock info.
             force = not (info.get("Who") or info.get("Operation") or info.get("Created"))
             cli_lock_release(workspace=workspace, lock_id=str(info.get("ID") or ""), user=user, force=force)
-            return _text("unlocked", 200)
+            return JsonResponse({"detail": "unlocked"})
         return _text(f"Method {request.method} is not supported here (LOCK, UNLOCK).", 405)
     except BackendLocked as exc:
         return JsonResponse(exc.info, status=423)

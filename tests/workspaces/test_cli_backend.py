@@ -279,7 +279,7 @@ def test_a_lower_serial_or_another_lineage_is_refused_and_terraform_shows_it(tmp
     status, body = lock_request(live_server, ws, people["tokens"]["planner"], method="POST", body=older,
                                 path="state")
     assert status == 409
-    assert body.strip() == "Serial went backwards: terraform wrote serial 2, the workspace is at 3."
+    assert json.loads(body)["detail"] == "Serial went backwards: terraform wrote serial 2, the workspace is at 3."
 
     other = json.loads(latest.content)
     other["lineage"], other["serial"] = "00000000-0000-0000-0000-000000000000", latest.serial + 5
@@ -289,7 +289,7 @@ def test_a_lower_serial_or_another_lineage_is_refused_and_terraform_shows_it(tmp
     assert "Failed to persist state: HTTP error: 409" in pushed.stderr
     status, body = lock_request(live_server, ws, people["tokens"]["planner"], method="POST", body=other,
                                 path="state")
-    assert status == 409 and body.startswith("Lineage 00000000-0000-0000-0000-000000000000 differs from the "
+    assert status == 409 and json.loads(body)["detail"].startswith("Lineage 00000000-0000-0000-0000-000000000000 differs from the "
                                              "workspace's state lineage")
     assert StateVersion.objects.filter(workspace=ws).count() == count
 
