@@ -174,6 +174,10 @@ def backend_state_write(*, workspace: Workspace, content: bytes, lock_id: str, u
             raise BackendLocked(f"The state is locked by terraform CLI ({lock.who}, lock ID {lock.lock_id}); "
                                 f"this write {'has lock ID ' + lock_id if lock_id else 'has no lock ID'}.",
                                 lock_info(lock))
+        if lock is None and lock_id:
+            # terraform sends ?ID= only while it believes it holds the lock: it was broken or forced open
+            raise Conflict(f"Lock {lock_id} is not held on workspace {workspace.name} (it was force-unlocked or "
+                           f"broken by an admin): the state was not stored. Pull the state and run again.")
         if lock is None:
             running = runs().running_run_lock_info(workspace)
             if running is not None:

@@ -254,6 +254,19 @@ def test_a_stale_cli_lock_is_shown_and_an_admin_breaks_it(people, live_server, w
     client.post(f"/workspaces/{ws.name}/cli-lock/break/")
     assert not CliStateLock.objects.filter(workspace=ws).exists()
     assert not Workspace.objects.get(pk=ws.pk).locked
+    # the CLI whose lock was broken can no longer write with it
+    state = {"version": 4, "terraform_version": "1.15.5", "serial": 1, "lineage": "l-1", "outputs": {},
+             "resources": [], "check_results": None}
+    import base64
+    import urllib.request
+    request = urllib.request.Request(f"{live_server.url}/api/backend/{ws.name}/state?ID={LOCK_INFO['ID']}",
+                                     data=json.dumps(state).encode(), method="POST")
+    request.add_header("Authorization", "Basic " + base64.b64encode(
+        f"x:{people['tokens']['planner']}".encode()).decode())
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 409 and "force-unlocked or broken" in json.loads(refused.value.read())["detail"]
+    assert not StateVersion.objects.filter(workspace=ws).exists()
 
 
 def test_a_lower_serial_or_another_lineage_is_refused_and_terraform_shows_it(tmp_path, people, live_server, ws):
