@@ -18,6 +18,9 @@ from workspaces.services import workspace_lock, workspace_unlock, workspace_upda
 from workspaces.tokens import api_token_create
 
 Status = WorkspaceTask.Status
+# Committed rows: the run's heartbeat thread (its own connection) must see its claim, or a run
+# longer than IAC_HEARTBEAT_SECONDS believes it lost its claim and stops.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def localfile_code(path, content="as declared", delay=0):
