@@ -7,15 +7,15 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
 from executions import services
+from executions.drift import latest_drift
 from executions.executor import stages
-from executions.hooks import can_manage_hooks, hook_delete, hook_save
-from executions.policies import policy_override, policy_set_delete, policy_set_save
 from executions.executor.logs import log_text
 from executions.executor.state_save import state_restore_from_backup
+from executions.hooks import can_manage_hooks, hook_delete, hook_save
 from executions.models import Hook, PolicySet, WorkspaceTask
-from iacplatform.errors import Forbidden
+from executions.policies import policy_override, policy_set_delete, policy_set_save
 from executions.selectors import HEAVY_FIELDS, RUN_FILTERS
-from iacplatform.errors import DomainError
+from iacplatform.errors import DomainError, Forbidden
 from workspaces.access import workspace_for
 from workspaces.audit import audit_record
 from workspaces.models import Role
@@ -168,6 +168,49 @@ def create_run(request, name: str, payload: RunIn):
                                    targets=payload.targets, message=payload.message, user=request.user,
                                    upgrade_providers=payload.upgrade_providers)
     return Status(201, _load(task.pk))
+
+
+@router.post("/workspaces/{name}/drift-checks", response={201: TaskOut})
+def create_drift_check(request, name: str):
+    """Queue a drift check (plan -refresh-only, never applied); it yields to the operators' runs."""
+    task = services.task_queue_drift_check(workspace=workspace_for(request.user, name, Role.PLANNER),
+                                          user=request.user)
+    return Status(201, _task(task.pk))
+
+
+class DriftResourceOut(Schema):
+    address: str
+    type: str
+    action: str
+    changed_attributes: list[dict]
+
+
+class DriftOut(Schema):
+    workspace: str
+    status: str  # "drifted", "no_drift", "unknown" (no finished check), "failed"
+    drifted: bool
+    check_id: int | None
+    checked_at: datetime | None
+    active_check_id: int | None
+    resources: list[DriftResourceOut]
+
+
+@router.get("/workspaces/{name}/drift", response=DriftOut)
+def get_drift(request, name: str):
+    workspace = workspace_for(request.user, name, Role.READER)
+    drift = latest_drift(workspace) or {}
+    check = drift.get("task")
+    if check is None:
+        status = "unknown"
+    elif check.status == WorkspaceTask.Status.FAILED:
+        status = "failed"
+    else:
+        status = "drifted" if drift["drifted"] else "no_drift"
+    return {"workspace": workspace.name, "status": status, "drifted": bool(drift.get("drifted")),
+            "check_id": check.pk if check else None, "checked_at": check.finished_at if check else None,
+            "active_check_id": drift["active"].pk if drift.get("active") else None,
+            "resources": [{k: r.get(k) for k in ("address", "type", "action", "changed_attributes")}
+                          for r in drift.get("resources", [])]}
 
 
 @router.get("/workspaces/{name}/runs", response=list[TaskOut])

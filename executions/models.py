@@ -16,6 +16,8 @@ class WorkspaceTask(models.Model):
         PLAN = "plan", "Plan only"  # speculative: can never be applied
         PLAN_AND_APPLY = "plan_and_apply", "Plan & apply"
         APPLY = "apply", "Apply"
+        # plan -refresh-only: reports what changed outside terraform; never applied, yields to other runs
+        DRIFT_CHECK = "drift_check", "Drift check"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -153,7 +155,11 @@ class WorkspaceTask(models.Model):
 
     @property
     def is_speculative(self) -> bool:
-        return self.task_type == self.TaskType.PLAN
+        return self.task_type in (self.TaskType.PLAN, self.TaskType.DRIFT_CHECK)
+
+    @property
+    def is_drift_check(self) -> bool:
+        return self.task_type == self.TaskType.DRIFT_CHECK
 
     @property
     def error_info(self) -> dict | None:

@@ -94,9 +94,12 @@ def next_startable_task(workspace_id: int) -> WorkspaceTask | None:
     if tasks.filter(status=Status.RUNNING).exists():
         return None
     awaiting = tasks.filter(status__in=(Status.PLANNED, Status.POLICY_OVERRIDE)).exists()
-    for task in tasks.filter(status=Status.QUEUED).order_by("id"):
-        if awaiting and not task.is_speculative:
-            continue
+    startable = [task for task in tasks.filter(status=Status.QUEUED).order_by("id")
+                 if not (awaiting and not task.is_speculative)]
+    operators = any(not task.is_drift_check for task in startable)
+    for task in startable:
+        if task.is_drift_check and operators:
+            continue  # a drift check yields: an operator's run queued after it goes first
         return task
     return None
 
@@ -150,6 +153,59 @@ def task_queue_run(*, workspace, kind, targets=(), message: str = "", user=None,
     logger.info("queued %s task %s on %s", kind, task.pk, workspace.name)
     audit_record("run.queued", user=user, workspace=workspace, target=f"run #{task.pk}",
                  details={"task_id": task.pk, "kind": kind, "targets": task.targets})
+    _drift_checks_yield(workspace, task)
+    _on_commit_dispatch(workspace.pk)
+    return task
+
+
+def _drift_checks_yield(workspace, task) -> None:
+    """An operator's run never waits for a drift check: a running one is stopped (as a cancel)."""
+    stopped = list(WorkspaceTask.objects.filter(workspace=workspace, task_type=TaskType.DRIFT_CHECK,
+                                                status=Status.RUNNING, cancel_requested=False)
+                   .values_list("pk", flat=True))
+    if stopped:
+        WorkspaceTask.objects.filter(pk__in=stopped).update(cancel_requested=True)
+        logger.info("drift check(s) %s of %s yield to run %s", stopped, workspace.name, task.pk)
+
+
+class DriftCheckSkipped(Conflict):
+    """A scheduled drift check did not start: the workspace is busy or locked (it is retried later)."""
+
+
+@transaction.atomic
+def task_queue_drift_check(*, workspace, user=None, scheduled: bool = False) -> WorkspaceTask:
+    """Queue a drift check (``plan -refresh-only``, never applied) through the normal queue.
+
+    By hand (page, API) it queues like any run, and yields to the operators' runs queued after
+    it. Scheduled, it does not queue at all while the workspace is locked or has a run waiting,
+    running or awaiting confirmation: ``DriftCheckSkipped`` (the caller retries later).
+    An already queued drift check is returned instead of a second one.
+    """
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    if workspace.locked:
+        if scheduled:
+            raise DriftCheckSkipped(f"Workspace {workspace.name} is locked: {workspace.lock_reason}")
+        raise WorkspaceLocked(f"Workspace {workspace.name} is locked: {workspace.lock_reason or 'no reason given'}")
+    if workspace.current_code_version_id is None:
+        raise DomainError(f"Workspace {workspace.name} has no code yet: there is nothing to check for drift.")
+    tasks = WorkspaceTask.objects.filter(workspace=workspace)
+    waiting = tasks.filter(task_type=TaskType.DRIFT_CHECK, status=Status.QUEUED).order_by("id").first()
+    if waiting is not None:
+        return waiting
+    if scheduled:
+        busy = (tasks.filter(status__in=(Status.PENDING, Status.QUEUED, Status.RUNNING, Status.PLANNED))
+                .order_by("id").first())
+        if busy is not None:
+            raise DriftCheckSkipped(f"Run #{busy.pk} of workspace {workspace.name} is "
+                                    f"{busy.get_status_display().lower()}.")
+    task = WorkspaceTask.objects.create(
+        workspace=workspace, task_type=TaskType.DRIFT_CHECK,
+        message="Scheduled drift check" if scheduled else "Drift check",
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        code_version=workspace.current_code_version,
+    )
+    task.transition(Status.QUEUED)
+    logger.info("queued drift check %s on %s (%s)", task.pk, workspace.name, "scheduled" if scheduled else "by hand")
     _on_commit_dispatch(workspace.pk)
     return task
 
@@ -213,6 +269,7 @@ def task_confirm(*, task, user=None, comment: str = "") -> WorkspaceTask:
     apply.transition(Status.QUEUED)
     audit_record("run.confirmed", user=user, workspace=workspace, target=f"run #{plan.pk}",
                  details={"task_id": plan.pk, "apply_task_id": apply.pk, "by": who})
+    _drift_checks_yield(workspace, apply)
     _on_commit_dispatch(workspace.pk)
     return apply
 

@@ -36,4 +36,6 @@ urlpatterns = [
     path("policies/<int:policy_id>/delete/", policy_views.policy_delete_view, name="global_policy_delete"),
     path("hooks/", hook_views.hook_list_view, name="global_hooks"),
     path("hooks/<int:hook_id>/delete/", hook_views.hook_delete_view, name="global_hook_delete"),
+    path("workspaces/<str:name>/drift/check/", views.drift_check_start_view, name="drift_check_start"),
+    path("workspaces/<str:name>/drift/<int:task_id>/reconcile/", views.drift_reconcile_view, name="drift_reconcile"),
 ]

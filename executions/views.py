@@ -20,7 +20,7 @@ from executions.policies import can_override_policy
 from executions.policy_views import OverrideForm
 from executions.forms import ConfirmForm, RunForm
 from executions.models import IllegalTransition, WorkspaceTask
-from executions.services import task_cancel, task_confirm, task_discard, task_queue_run
+from executions.services import task_cancel, task_confirm, task_discard, task_queue_drift_check, task_queue_run
 from iacplatform.errors import DomainError
 from iacplatform.pages import form_error_from, render_page
 from workspaces.access import workspace_for
@@ -203,3 +203,32 @@ def run_cancel_view(request, name, task_id):
         return redirect("run_detail", workspace.name, task.pk)
 
     return _act(request, name, task_id, cancel)
+
+
+# --- drift ----------------------------------------------------------------------------------
+@require_POST
+def drift_check_start_view(request, name):
+    workspace = workspace_for(request.user, name, Role.PLANNER)
+    try:
+        task = task_queue_drift_check(workspace=workspace, user=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("workspace_overview", workspace.name)
+    messages.success(request, f"Drift check #{task.pk} queued: it runs when no other run of the workspace does.")
+    return redirect("run_detail", workspace.name, task.pk)
+
+
+@require_POST
+def drift_reconcile_view(request, name, task_id):
+    """"Plan to reconcile": a plan & apply run of the code as it is, which plans the drifted
+    resources back to what the code declares; an operator confirms it as any plan."""
+    workspace = workspace_for(request.user, name, Role.PLANNER)
+    check = selectors.run_get(workspace=workspace, task_id=task_id, with_related=False)
+    try:
+        task = task_queue_run(workspace=workspace, kind=WorkspaceTask.TaskType.PLAN_AND_APPLY, user=request.user,
+                              message=f"Reconcile the drift found by drift check #{check.pk}")
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("workspace_overview", workspace.name)
+    messages.success(request, f"Run #{task.pk} plans the drifted resources back to the code; confirm it to apply.")
+    return redirect("run_detail", workspace.name, task.pk)

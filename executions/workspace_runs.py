@@ -5,10 +5,10 @@ Registered in ``ExecutionsConfig.ready``; see docs/architecture.md.
 
 import logging
 
-from django.db.models import Count, F, OuterRef, Q, Subquery, Window
+from django.db.models import BooleanField, Case, Count, F, OuterRef, Q, Subquery, Value, When, Window
 from django.db.models.functions import RowNumber
 
-from executions import selectors, services
+from executions import drift, selectors, services
 from executions.models import Notification, WorkspaceTask
 from executions.notifications import notify_event
 from workspaces.runs import RunsPort
@@ -23,6 +23,19 @@ class ExecutionsRuns(RunsPort):
         return (WorkspaceTask.objects.filter(workspace=workspace, status=Status.RUNNING)
                 .values_list("pk", flat=True).first())
 
+    def running_run_lock_info(self, workspace) -> dict | None:
+        run = (WorkspaceTask.objects.select_related("created_by")
+               .filter(workspace=workspace, status=Status.RUNNING).first())
+        if run is None:
+            return None
+        operation = {"apply": "OperationTypeApply"}.get(run.task_type, "OperationTypePlan")
+        who = run.created_by.get_username() if run.created_by_id else "platform"
+        started = run.started_at or run.created_at
+        return {"ID": f"platform-run-{run.pk}", "Operation": operation,
+                "Info": f"platform run #{run.pk} ({run.get_task_type_display()}) is running",
+                "Who": f"platform run #{run.pk} ({who})", "Version": "", "Path": "",
+                "Created": started.isoformat().replace("+00:00", "Z")}
+
     def active_run_id(self, workspace) -> int | None:
         return (WorkspaceTask.objects.filter(workspace=workspace, status__in=selectors.ACTIVE)
                 .order_by("id").values_list("id", flat=True).first())
@@ -33,13 +46,24 @@ class ExecutionsRuns(RunsPort):
 
     def annotate_workspace_list(self, queryset):
         last_task = WorkspaceTask.objects.filter(workspace=OuterRef("pk")).order_by("-created_at", "-id")
+        last_drift = (WorkspaceTask.objects.filter(workspace=OuterRef("pk"), task_type=WorkspaceTask.TaskType.DRIFT_CHECK,
+                                                   status__in=(Status.PLAN_FINISHED, Status.PLANNED_NO_CHANGES))
+                      .order_by("-id"))
+        last_applied = (WorkspaceTask.objects.filter(workspace=OuterRef("pk"), status=Status.APPLIED)
+                        .order_by("-finished_at"))
         return queryset.annotate(
             last_run_status=Subquery(last_task.values("status")[:1]),
             last_run_at=Subquery(last_task.values("created_at")[:1]),
             last_run_id=Subquery(last_task.values("id")[:1]),
             pending_confirmations=Count(
                 "tasks", filter=Q(tasks__status__in=(Status.PLANNED, Status.POLICY_OVERRIDE))),
-        )
+            last_drift_changes=Subquery(last_drift.values("has_changes")[:1]),
+            last_drift_at=Subquery(last_drift.values("finished_at")[:1]),
+            last_applied_at=Subquery(last_applied.values("finished_at")[:1]),
+        ).annotate(drifted=Case(
+            When(Q(last_drift_changes=True) & (Q(last_applied_at__isnull=True) | Q(last_applied_at__lt=F("last_drift_at"))),
+                 then=Value(True)),
+            default=Value(False), output_field=BooleanField()))
 
     def code_version_runs(self, version_ids):
         counts = dict(
@@ -65,7 +89,10 @@ class ExecutionsRuns(RunsPort):
         runs = selectors.latest_runs(workspace=workspace, limit=5)
         latest = runs[0] if runs else None
         return {"runs": runs, "latest": latest, "latest_active": bool(latest and latest.status in selectors.ACTIVE),
-                "pending": selectors.pending_confirmation(workspace=workspace)}
+                "pending": selectors.pending_confirmation(workspace=workspace), "drift": drift.latest_drift(workspace)}
+
+    def drift_schedule_changed(self, workspace) -> None:
+        drift.drift_schedule_sync(workspace)
 
     def workspace_unlocked(self, workspace) -> None:
         services.dispatch_workspace(workspace.pk)

@@ -182,6 +182,12 @@ IAC_HEARTBEAT_SECONDS = env_int("IAC_HEARTBEAT_SECONDS", 5, minimum=1)
 # A heartbeat thread beats every IAC_HEARTBEAT_SECONDS for the whole run: a run whose
 # heartbeat is older than IAC_REAPER_STALE_SECONDS has lost its worker.
 IAC_REAPER_STALE_SECONDS = env_int("IAC_REAPER_STALE_SECONDS", 20, minimum=5)
+# Terraform's http state backend: a CLI lock older than this is shown as stale on the overview;
+# the address the Settings page shows (default: the address the page was requested on).
+IAC_CLI_LOCK_STALE_SECONDS = env_int("IAC_CLI_LOCK_STALE_SECONDS", 3600, minimum=1)
+IAC_BACKEND_BASE_URL = env_str("IAC_BACKEND_BASE_URL")
+# A scheduled drift check that finds its workspace busy or locked is retried after this long.
+IAC_DRIFT_RETRY_SECONDS = env_int("IAC_DRIFT_RETRY_SECONDS", 600, minimum=1)
 # While an apply runs, its work dir state is checkpointed (when it changed) this often.
 IAC_CHECKPOINT_SECONDS = env_int("IAC_CHECKPOINT_SECONDS", 3, minimum=1)
 IAC_STATE_SAVE_ATTEMPTS = env_int("IAC_STATE_SAVE_ATTEMPTS", 5, minimum=1)

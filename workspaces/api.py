@@ -38,6 +38,8 @@ class WorkspaceOut(Schema):
     last_run_status: str | None
     last_run_at: datetime | None
     state_serial: int | None
+    drift_schedule: str
+    drifted: bool = False  # the latest drift check found drift and nothing was applied since
     created_at: datetime
 
     @staticmethod

@@ -89,6 +89,7 @@ class StateVersionOut(Schema):
     size: int
     resource_count: int
     source: str
+    source_detail: str = ""
     task_id: int | None
     created_by: str | None
     created_at: datetime
@@ -191,7 +192,7 @@ def _state_out(version, current_serial) -> dict:
     return {
         "serial": version.serial, "lineage": version.lineage, "checksum": version.checksum, "md5": version.md5,
         "size": version.size, "resource_count": version.resource_count, "source": version.source,
-        "task_id": version.task_id,
+        "source_detail": version.source_detail, "task_id": version.task_id,
         "created_by": version.created_by.get_username() if version.created_by_id else None,
         "created_at": version.created_at, "current": version.serial == current_serial,
     }

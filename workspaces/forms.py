@@ -109,6 +109,13 @@ class WorkspaceSettingsForm(forms.Form):
     aws_external_id = forms.CharField(required=False, max_length=255, label="External ID")
     aws_region = forms.CharField(required=False, max_length=32, label="Region",
                                  widget=forms.TextInput(attrs={"placeholder": "eu-west-1"}))
+    drift_schedule = forms.ChoiceField(choices=Workspace.DriftSchedule.choices, required=False,
+                                       label="Drift detection",
+                                       help_text="Runs a drift check (plan -refresh-only, never applied) on this "
+                                                 "schedule; skipped and retried later while the workspace is busy "
+                                                 "or locked.")
+    drift_cron = forms.CharField(required=False, max_length=100, label="Drift check cron expression",
+                                 help_text="With “Cron expression”: minute hour day month weekday, e.g. 0 */6 * * *.")
     timeout_init = forms.IntegerField(required=False, min_value=10, label="Init timeout (s)",
                                       help_text="Empty: the platform default (IAC_TIMEOUT_INIT).")
     timeout_plan = forms.IntegerField(required=False, min_value=10, label="Plan timeout (s)",
@@ -120,7 +127,7 @@ class WorkspaceSettingsForm(forms.Form):
     def for_workspace(cls, workspace: Workspace, data=None):
         initial = {field: getattr(workspace, field) for field in (
             "description", "auto_apply", "terraform_version",
-            "aws_role_arn", "aws_session_name", "aws_external_id", "aws_region")}
+            "aws_role_arn", "aws_session_name", "aws_external_id", "aws_region", "drift_schedule", "drift_cron")}
         initial["provider_config"] = json.dumps(workspace.provider_config, indent=2) if workspace.provider_config else ""
         for stage, seconds in (workspace.timeouts or {}).items():
             initial[f"timeout_{stage}"] = seconds
@@ -147,6 +154,7 @@ class WorkspaceSettingsForm(forms.Form):
         # The three timeout fields become the workspace's ``timeouts`` (only those that are set).
         timeouts = {stage: data.pop(f"timeout_{stage}", None) for stage in Workspace.TIMEOUT_STAGES}
         data["timeouts"] = {stage: seconds for stage, seconds in timeouts.items() if seconds is not None}
+        data["drift_schedule"] = data.get("drift_schedule") or Workspace.DriftSchedule.OFF
         return data
 
 

@@ -51,6 +51,16 @@ class Workspace(models.Model):
     aws_session_name = models.CharField(max_length=64, blank=True)
     aws_external_id = models.CharField(max_length=255, blank=True)
     aws_region = models.CharField(max_length=32, blank=True)
+    class DriftSchedule(models.TextChoices):
+        OFF = "off", "Off"
+        HOURLY = "hourly", "Hourly"
+        DAILY = "daily", "Daily"
+        CRON = "cron", "Cron expression"
+
+    # Drift detection: how often a drift check (plan -refresh-only) runs; off by default.
+    drift_schedule = models.CharField(max_length=8, choices=DriftSchedule.choices, default=DriftSchedule.OFF)
+    drift_cron = models.CharField(max_length=100, blank=True, help_text="e.g. 0 */6 * * * (minute hour day month "
+                                                                        "weekday), with the cron schedule")
     locked = models.BooleanField(default=False)
     lock_reason = models.TextField(blank=True)
     locked_by = models.ForeignKey(
@@ -79,6 +89,14 @@ class Workspace(models.Model):
     TIMEOUT_STAGES = ("init", "plan", "apply")
 
     def clean(self):
+        if self.drift_schedule == self.DriftSchedule.CRON:
+            if not self.drift_cron.strip():
+                raise ValidationError({"drift_cron": "A cron schedule needs a cron expression, e.g. 0 */6 * * *."})
+            from croniter import croniter
+
+            if not croniter.is_valid(self.drift_cron.strip()):
+                raise ValidationError({"drift_cron": f"{self.drift_cron!r} is not a cron expression "
+                                                     "(minute hour day month weekday)."})
         if self.terraform_version and not VERSION_PIN.match(self.terraform_version):
             raise ValidationError({"terraform_version": "Use a version like 1.15 or 1.15.5."})
         timeouts = self.timeouts or {}
@@ -181,6 +199,8 @@ class StateVersion(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     source = models.CharField(max_length=32, default="apply", help_text="apply, upload, rollback, backup restore…")
+    # A human line on where the state came from, e.g. "written by terraform CLI (alice, OperationTypeApply)".
+    source_detail = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -314,3 +334,25 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise self.AppendOnly("Audit events are never deleted.")
+        return self.revoked_at is None
+
+
+class CliStateLock(models.Model):
+    """The lock a terraform CLI holds on a workspace's state through the http backend.
+
+    While it exists the workspace is also ``locked`` (reason "locked by terraform CLI: …"), so
+    platform runs are refused by the same lock; ``info`` is the lock info JSON as terraform sent it.
+    """
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, primary_key=True, related_name="cli_lock")
+    lock_id = models.CharField(max_length=100)
+    operation = models.CharField(max_length=100, blank=True)
+    who = models.CharField(max_length=255, blank=True)
+    version = models.CharField(max_length=40, blank=True)
+    info = models.JSONField(default=dict, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"CLI lock {self.lock_id} on {self.workspace_id}"

@@ -18,6 +18,11 @@ class RunsPort:
         """The run that is running now (its apply would save over a state change)."""
         return None
 
+    def running_run_lock_info(self, workspace) -> dict | None:
+        """The running run as a terraform lock info (``ID``, ``Operation``, ``Who``, ``Info``,
+        ``Created``…), what the http state backend answers a CLI's LOCK with; None when none runs."""
+        return None
+
     def active_run_id(self, workspace) -> int | None:
         """A run that is waiting or running (deleting the workspace would orphan it)."""
         return None
@@ -26,7 +31,8 @@ class RunsPort:
         """Remove what a database cascade cannot (runs protecting each other)."""
 
     def annotate_workspace_list(self, queryset):
-        """The list's columns: ``last_run_status``, ``last_run_at``, ``last_run_id``, ``pending_confirmations``."""
+        """The list's columns: ``last_run_status``, ``last_run_at``, ``last_run_id``, ``pending_confirmations``,
+        ``drifted`` (the latest drift check found drift and nothing was applied since)."""
         return queryset
 
     def code_version_runs(self, version_ids: list[int]) -> tuple[dict[int, int], dict[int, list[dict]]]:
@@ -37,8 +43,12 @@ class RunsPort:
         return {}, {}
 
     def overview(self, workspace) -> dict:
-        """The overview page's run context: ``runs``, ``latest``, ``latest_active``, ``pending``."""
-        return {"runs": [], "latest": None, "latest_active": False, "pending": []}
+        """The overview page's run context: ``runs``, ``latest``, ``latest_active``, ``pending``, ``drift``
+        (the latest drift check's result, or None)."""
+        return {"runs": [], "latest": None, "latest_active": False, "pending": [], "drift": None}
+
+    def drift_schedule_changed(self, workspace) -> None:
+        """The workspace's drift schedule changed: (re)create or remove its scheduled drift checks."""
 
     def workspace_unlocked(self, workspace) -> None:
         """The workspace was unlocked: its queued runs may start."""

@@ -105,6 +105,7 @@ def aws_settings_check(workspace: Workspace) -> None:
 SETTINGS_FIELDS = (
     "description", "auto_apply", "terraform_version", "provider_config",
     "aws_role_arn", "aws_session_name", "aws_external_id", "aws_region", "timeouts",
+    "drift_schedule", "drift_cron",
 )
 
 
@@ -122,6 +123,7 @@ def workspace_update(*, workspace: Workspace, user=None, **changes) -> Workspace
         raise DomainError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
     workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
     previous_provider = workspace.provider_config or {}
+    previous_drift = (workspace.drift_schedule, workspace.drift_cron)
     for field, value in changes.items():
         setattr(workspace, field, value)
     aws_settings_check(workspace)
@@ -134,6 +136,9 @@ def workspace_update(*, workspace: Workspace, user=None, **changes) -> Workspace
         raise _validation_error(exc) from None
     provider_changed = "provider_config" in changes and workspace.provider_config != previous_provider
     old = Workspace.objects.filter(pk=workspace.pk).values(*changes).first() or {}
+    if "drift_cron" in changes:
+        workspace.drift_cron = (workspace.drift_cron or "").strip()
+    drift_changed = (workspace.drift_schedule, workspace.drift_cron) != previous_drift
     workspace.updated_at = timezone.now()
     workspace.save(update_fields=[*changes, "updated_at"])
     changed = sorted(field for field in changes if old.get(field) != getattr(workspace, field))
@@ -142,6 +147,9 @@ def workspace_update(*, workspace: Workspace, user=None, **changes) -> Workspace
     if provider_changed:
         provider_config_recorded(workspace=workspace, author=user)
         workspace.refresh_from_db()
+    if drift_changed:
+        saved = workspace
+        transaction.on_commit(lambda: runs().drift_schedule_changed(saved))
     return workspace
 
 

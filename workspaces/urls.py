@@ -1,6 +1,6 @@
 from django.urls import path
 
-from workspaces import views
+from workspaces import views, views_backend
 
 urlpatterns = [
     path("", views.workspace_list_view, name="workspace_list"),
@@ -16,6 +16,10 @@ urlpatterns = [
     path("workspaces/<str:name>/variables/<int:variable_id>/", views.variable_edit_view, name="variable_edit"),
     path("workspaces/<str:name>/variables/<int:variable_id>/delete/", views.variable_delete_view,
          name="variable_delete"),
+    path("workspaces/<str:name>/cli-lock/break/", views.cli_lock_break_view, name="cli_lock_break"),
+    # Terraform's http state backend (under /api/: no login redirect, no CSRF; basic auth with a token)
+    path("api/backend/<str:name>/state", views_backend.backend_state_view, name="backend_state"),
+    path("api/backend/<str:name>/lock", views_backend.backend_lock_view, name="backend_lock"),
     path("workspaces/<str:name>/settings/", views.workspace_settings_view, name="workspace_settings"),
     path("workspaces/<str:name>/members/", views.workspace_members_view, name="workspace_members"),
     path("workspaces/<str:name>/members/<int:member_id>/delete/", views.workspace_member_remove_view,

@@ -16,9 +16,12 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from iacplatform.errors import DomainError
 from iacplatform.pages import form_error_from, render_page, validation_error_to_form
+from django.conf import settings
+
 from workspaces import selectors
 from workspaces.access import workspace_for
 from workspaces.audit import ACTION_GROUPS, audit_events, parse_when
+from workspaces.backend import backend_access, cli_lock_break, cli_lock_get, cli_lock_is_stale
 from workspaces.forms import (
     LockForm, MemberForm, TokenForm, VariableForm, WorkspaceCreateForm, WorkspaceDeleteForm, WorkspaceSettingsForm
 )
@@ -77,6 +80,7 @@ def workspace_overview_view(request, name):
         "lock_form": LockForm(),
         "variable_count": workspace.variables.count(),
         **state_selectors.state_overview(workspace=workspace),
+        **_cli_lock_context(request, workspace),
     }
     # The latest-run card polls itself while a run is active; everything else is the overview.
     fragment = "latest-run" if request.htmx and request.htmx.target == "latest-run" else "overview"
@@ -103,10 +107,55 @@ def workspace_unlock_view(request, name):
     workspace = workspace_for(request.user, name, Role.APPLIER)
     if not workspace.locked:
         messages.warning(request, "The workspace was not locked.")
+    elif cli_lock_get(workspace) is not None:
+        # the CLI's lock is broken on purpose (admins, audited), never by the ordinary unlock
+        return cli_lock_break_view(request, name)
     else:
         workspace_unlock(workspace=workspace, user=request.user)  # wakes its queued runs
         messages.success(request, "Workspace unlocked: runs can start again.")
     return redirect(_next_or(request, reverse("workspace_overview", args=[name])))
+
+
+def _cli_lock_context(request, workspace) -> dict:
+    lock = cli_lock_get(workspace)
+    if lock is None:
+        return {"cli_lock": None}
+    return {"cli_lock": lock,
+            "cli_lock_stale": cli_lock_is_stale(lock, stale_seconds=settings.IAC_CLI_LOCK_STALE_SECONDS),
+            "can_break_cli_lock": backend_access(request.user, workspace, "admin")}
+
+
+@require_POST
+def cli_lock_break_view(request, name):
+    workspace = selectors.workspace_get(name)
+    try:
+        lock = cli_lock_break(workspace=workspace, user=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"The terraform CLI lock of {lock.who} ({lock.operation}) was broken: "
+                                  "that CLI can no longer write the state.")
+    return redirect("workspace_overview", workspace.name)
+
+
+def backend_block(request, workspace) -> str:
+    """The ``backend "http"`` block an operator pastes into the code the CLI runs."""
+    base = (settings.IAC_BACKEND_BASE_URL or request.build_absolute_uri("/")).rstrip("/")
+    state = f"{base}{reverse('backend_state', args=[workspace.name])}"
+    lock = f"{base}{reverse('backend_lock', args=[workspace.name])}"
+    return (
+        "terraform {\n"
+        '  backend "http" {\n'
+        f'    address        = "{state}"\n'
+        f'    lock_address   = "{lock}"\n'
+        f'    unlock_address = "{lock}"\n'
+        '    lock_method    = "LOCK"\n'
+        '    unlock_method  = "UNLOCK"\n'
+        f'    username       = "{request.user.get_username()}"\n'
+        "    # password: an API token, best from the environment: TF_HTTP_PASSWORD=iac_…\n"
+        "  }\n"
+        "}\n"
+    )
 
 
 def _next_or(request, default: str) -> str:
@@ -200,7 +249,8 @@ def workspace_settings_view(request, name):
                 return redirect("workspace_settings", workspace.name)
         status = 400
     context = {"workspace": workspace, "tab": "settings", "form": form,
-               "delete_form": WorkspaceDeleteForm(workspace=workspace)}
+               "delete_form": WorkspaceDeleteForm(workspace=workspace),
+               "backend_block": backend_block(request, workspace)}
     return render_page(request, "workspaces/settings.html", context, fragment="settings", status=status)
 
 
@@ -217,7 +267,8 @@ def workspace_delete_view(request, name):
             messages.success(request, f"Workspace “{name}” and its runs, variables and versions were deleted.")
             return redirect("workspace_list")
     context = {"workspace": workspace, "tab": "settings",
-               "form": WorkspaceSettingsForm.for_workspace(workspace), "delete_form": delete_form}
+               "form": WorkspaceSettingsForm.for_workspace(workspace), "delete_form": delete_form,
+               "backend_block": backend_block(request, workspace)}
     return render_page(request, "workspaces/settings.html", context, fragment="settings", status=400)
 
 

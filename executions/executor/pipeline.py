@@ -17,12 +17,13 @@ from iacplatform.db import reconnect_after_failure
 from django.utils import timezone
 
 from executions import cost, errors, policies
+from executions.drift import drift_detected
 from executions.executor import checks, hooks, runner, stages
 from executions.executor.config import ConfigError, WorkDir, prepare_workdir, remove_workdir, write_file
 from executions.executor.isolation import hand_over
 from executions.executor.logs import LogWriter
 from executions.executor.ownership import Checkpointer, Heartbeat, owned
-from executions.executor.plan_summary import summarize_plan
+from executions.executor.plan_summary import summarize_drift, summarize_plan
 from executions.executor.steps import (
     PLAN_SAVE_ATTEMPTS, StepFailed, plugin_cache_lock, retry_wait, run_budget_margin, stage_timeout,
 )
@@ -329,6 +330,44 @@ class TaskRun:
         except DomainError as exc:
             self.log.info(f"[platform] auto-apply did not start: {exc.message}")
 
+    # -- drift check ----------------------------------------------------------------------------
+    def drift_check(self) -> None:
+        """``plan -refresh-only -detailed-exitcode``: what changed outside terraform. Nothing is
+        applied and no plan is kept; the drift (resources, attribute diffs) is the run's summary."""
+        task = self.task
+        state = latest_state(task.workspace)
+        context = {"code_version": task.code_version.number if task.code_version_id else None,
+                   "state_serial": state.serial if state else None}
+        owned(task).update(context={**task.context, **context})
+        task.context = {**task.context, **context}
+        self.prepare(task.code_version)
+        self.init(**self.plan_lock_file())
+        self.stage(Stage.PLANNING)
+        args = ["plan", "-refresh-only", "-input=false", "-no-color", "-out=drift.tfplan", "-detailed-exitcode",
+                "-var-file=variables.tfvars"]
+        result = self.attempts(lambda: self.terraform(args, ok=(0, 2), what="plan"), what="plan", retry=True)
+        self.stage(Stage.SAVING_PLAN)
+        show = runner.capture(["show", "-json", "drift.tfplan"], cwd=self.workdir.path, env=self.workdir.env,
+                              timeout=self.timeout_for("plan"), credentials=self.workdir.credentials)
+        if show.returncode != 0:
+            raise StepFailed(f"terraform show -json of the drift check failed: "
+                             f"{show.stderr.decode(errors='replace')[:500]}", category="internal")
+        drift = summarize_drift(json.loads(show.stdout or b"{}"), self.workdir.secrets)
+        owned(task).update(change_summary=drift, has_changes=drift["drift"])
+        task.change_summary, task.has_changes = drift, drift["drift"]
+        if drift["drift"]:
+            names = ", ".join(r["address"] for r in drift["resources"])
+            self.log.info(f"[platform] drift found: {len(drift['resources'])} resource(s) changed outside "
+                          f"terraform: {names}")
+            self.finish(Status.PLAN_FINISHED, exit_code=result.exit_code)
+            try:
+                drift_detected.send(sender=WorkspaceTask, task=self.task, drift=drift)
+            except Exception:  # noqa: BLE001 — a failing hook must not change the run's result
+                logger.exception("task %s: drift_detected hook failed", self.task.pk)
+        else:
+            self.log.info("[platform] no drift: the infrastructure matches the state")
+            self.finish(Status.PLANNED_NO_CHANGES, exit_code=result.exit_code)
+
     # -- apply ------------------------------------------------------------------------------
     def apply(self) -> None:
         task = self.task
@@ -447,6 +486,8 @@ class TaskRun:
             checks.run_prechecks(self.task, log=self.log)
             if self.task.task_type == WorkspaceTask.TaskType.APPLY:
                 self.apply()
+            elif self.task.is_drift_check:
+                self.drift_check()
             else:
                 self.plan()
             failed = False

@@ -64,3 +64,25 @@ def summarize_plan(plan: dict, secrets: list[str] | None = None) -> dict:
                         "sensitive": bool(change.get("after_sensitive") or change.get("before_sensitive"))})
     summary = {**counts, "resources": resources, "outputs": outputs}
     return redact_tree(summary, secrets or [], REDACTED)
+
+
+def summarize_drift(plan: dict, secrets: list[str] | None = None) -> dict:
+    """What changed outside terraform, from ``show -json`` of a ``plan -refresh-only``:
+    ``{"drift": True, "resources": [{address, type, name, module, action, changed_attributes}]}``."""
+    resources = []
+    for rc in plan.get("resource_drift", []) or []:
+        change = rc.get("change", {})
+        action = _action(change.get("actions", []))
+        if action == "no-op":
+            continue
+        resources.append({
+            "address": rc.get("address", ""),
+            "type": rc.get("type", ""),
+            "name": rc.get("name", ""),
+            "module": rc.get("module_address"),
+            "action": action,
+            "changed_attributes": changed_attributes(change),
+        })
+    summary = {"drift": bool(resources), "add": 0, "change": 0, "destroy": 0, "replace": 0,
+               "resources": resources, "outputs": []}
+    return redact_tree(summary, secrets or [], REDACTED)
