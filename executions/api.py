@@ -175,7 +175,7 @@ def create_drift_check(request, name: str):
     """Queue a drift check (plan -refresh-only, never applied); it yields to the operators' runs."""
     task = services.task_queue_drift_check(workspace=workspace_for(request.user, name, Role.PLANNER),
                                           user=request.user)
-    return Status(201, _task(task.pk))
+    return Status(201, _load(task.pk))
 
 
 class DriftResourceOut(Schema):

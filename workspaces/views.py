@@ -127,7 +127,7 @@ def _cli_lock_context(request, workspace) -> dict:
 
 @require_POST
 def cli_lock_break_view(request, name):
-    workspace = selectors.workspace_get(name)
+    workspace = workspace_for(request.user, name, Role.ADMIN)
     try:
         lock = cli_lock_break(workspace=workspace, user=request.user)
     except DomainError as exc:
