@@ -203,8 +203,8 @@ IAC_RETRY_ATTEMPTS = env_int("IAC_RETRY_ATTEMPTS", 3, minimum=1)
 IAC_RETRY_BASE_SECONDS = env_int("IAC_RETRY_BASE_SECONDS", 2, minimum=0)
 # Run hooks (executions/executor/hooks.py): the Python callables a "function" hook may name
 # (dotted paths, comma-separated), and how often an HTTP hook is tried on 5xx/timeouts.
-# The platform's own address, for links handed to hooks (run page, short-lived plan JSON URL).
-IAC_BASE_URL = env_str("IAC_BASE_URL", "http://127.0.0.1:8000")
+# The platform's own address, for links in notifications and handed to hooks (run page, plan JSON URL).
+IAC_BASE_URL = env_str("IAC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 IAC_HOOK_FUNCTIONS = env_list("IAC_HOOK_FUNCTIONS", [])
 IAC_HOOK_HTTP_ATTEMPTS = env_int("IAC_HOOK_HTTP_ATTEMPTS", 3, minimum=1)
 IAC_HOOK_HTTP_BACKOFF = float(env_str("IAC_HOOK_HTTP_BACKOFF", "1"))  # seconds, doubled per attempt
@@ -227,8 +227,7 @@ IAC_NOTIFY_FAILING_AFTER = env_int("IAC_NOTIFY_FAILING_AFTER", 3, minimum=1)
 # hold a slot a queued run needs.
 IAC_NOTIFY_CLUSTER = env_str("IAC_NOTIFY_CLUSTER")
 IAC_NOTIFY_WORKERS = env_int("IAC_NOTIFY_WORKERS", 2, minimum=1)
-# Absolute links in messages (e.g. https://iac.example.com); empty: paths only.
-IAC_BASE_URL = env_str("IAC_BASE_URL").rstrip("/")
+
 # /metrics answers only with "Authorization: Bearer <token>"; empty: /metrics is off (404).
 IAC_METRICS_TOKEN = env_str("IAC_METRICS_TOKEN")
 

@@ -4,6 +4,7 @@ them, when each began and ended, and what happens when one fails.
     plan:  pending → preparing → pre_plan → init → planning → saving_plan → cost_estimation
            → policy_check → post_plan → awaiting_confirmation | awaiting_policy_override | done
     apply: pending → preparing → init → pre_apply → applying → saving_state → post_apply → done
+    drift: pending → preparing → init → planning (``plan -refresh-only``) → saving_plan → done
 
 Any stage may end the run (→ done: failed, cancelled, or no confirmation needed). A policy
 override moves a plan on from ``awaiting_policy_override`` to ``awaiting_confirmation`` (or
@@ -44,7 +45,7 @@ class Stage(models.TextChoices):
     DONE = "done", "Done"
 
 
-PLAN, APPLY = "plan", "apply"
+PLAN, APPLY, DRIFT = "plan", "apply", "drift"
 
 # The forward moves of each pipeline. ``done`` is reachable from every other stage (added below).
 _FORWARD = {
@@ -70,6 +71,13 @@ _FORWARD = {
         Stage.SAVING_STATE: {Stage.POST_APPLY},
         Stage.POST_APPLY: set(),
     },
+    DRIFT: {  # a drift check: no hooks, policies or cost (nothing is ever applied)
+        Stage.PENDING: {Stage.PREPARING},
+        Stage.PREPARING: {Stage.INIT},
+        Stage.INIT: {Stage.PLANNING},
+        Stage.PLANNING: {Stage.SAVING_PLAN},
+        Stage.SAVING_PLAN: set(),
+    },
 }
 TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
     pipeline: {**{stage: frozenset(nxt | {Stage.DONE}) for stage, nxt in moves.items()}, Stage.DONE: frozenset()}
@@ -80,6 +88,7 @@ ORDER = {
     PLAN: [Stage.PREPARING, Stage.PRE_PLAN, Stage.INIT, Stage.PLANNING, Stage.SAVING_PLAN, Stage.COST_ESTIMATION,
            Stage.POLICY_CHECK, Stage.POST_PLAN, Stage.AWAITING_POLICY_OVERRIDE, Stage.AWAITING_CONFIRMATION],
     APPLY: [Stage.PREPARING, Stage.INIT, Stage.PRE_APPLY, Stage.APPLYING, Stage.SAVING_STATE, Stage.POST_APPLY],
+    DRIFT: [Stage.PREPARING, Stage.INIT, Stage.PLANNING, Stage.SAVING_PLAN],
 }
 # Which hook stage runs at which pipeline stage.
 HOOK_STAGES = {Stage.PRE_PLAN: "pre_plan", Stage.POST_PLAN: "post_plan", Stage.PRE_APPLY: "pre_apply",
@@ -91,7 +100,7 @@ class IllegalStageTransition(Exception):
 
 
 def pipeline_of(task_type: str) -> str:
-    return APPLY if task_type == "apply" else PLAN
+    return {"apply": APPLY, "drift_check": DRIFT}.get(task_type, PLAN)
 
 
 def allowed(pipeline: str, current: str, new: str) -> bool:

@@ -18,7 +18,7 @@ from executions.models import WorkspaceTask
 from executions.services import task_queue_run
 from iacplatform.errors import WorkspaceLocked
 from workspaces.backend import backend_access
-from workspaces.models import CliStateLock, StateVersion, Workspace
+from workspaces.models import CliStateLock, Role, StateVersion, Workspace, WorkspaceMember
 from workspaces.tokens import api_token_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,7 +49,8 @@ def run_now():
 @pytest.fixture
 def people(django_user_model):
     admin = django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="")
-    planner = django_user_model.objects.create_user(username="planner", password="pw-planner-123", is_staff=True)
+    # "planner" applies from the CLI: in the workspace it holds the applier role (see ``ws``).
+    planner = django_user_model.objects.create_user(username="planner", password="pw-planner-123")
     reader = django_user_model.objects.create_user(username="reader", password="pw-reader-123")
     return {"admin": admin, "planner": planner, "reader": reader,
             "tokens": {role: api_token_create(user=u, name="cli")[1]
@@ -57,8 +58,11 @@ def people(django_user_model):
 
 
 @pytest.fixture
-def ws(transactional_db):
-    return Workspace.objects.create(name="clistate", description="state from the CLI")
+def ws(transactional_db, people):
+    workspace = Workspace.objects.create(name="clistate", description="state from the CLI")
+    WorkspaceMember.objects.create(workspace=workspace, user=people["planner"], role=Role.APPLIER)
+    WorkspaceMember.objects.create(workspace=workspace, user=people["reader"], role=Role.READER)
+    return workspace
 
 
 def backend_hcl(live_server, name: str) -> str:
@@ -323,8 +327,9 @@ def test_migrate_state_brings_a_local_state_in(tmp_path, people, live_server, ws
 
 
 def test_access_rules_in_one_function(people, ws):
-    assert backend_access(people["reader"], ws, "read")
+    assert not backend_access(people["reader"], ws, "read")  # a reader never gets the raw state
     assert not backend_access(people["reader"], ws, "write")
+    assert backend_access(people["planner"], ws, "read")
     assert backend_access(people["planner"], ws, "write") and not backend_access(people["planner"], ws, "admin")
     assert backend_access(people["admin"], ws, "admin")
 
@@ -341,7 +346,7 @@ def test_the_settings_page_block_is_what_terraform_needs(tmp_path, people, live_
     import re
 
     settings.IAC_BACKEND_BASE_URL = live_server.url
-    client.force_login(people["planner"])
+    client.force_login(people["admin"])
     page = client.get(f"/workspaces/{ws.name}/settings/").content.decode()
     block = html.unescape(re.search(r'<pre class="mono small" id="backend-block">(.*?)</pre>', page, re.S).group(1))
     assert f'address        = "{live_server.url}/api/backend/{ws.name}/state"' in block
