@@ -7,7 +7,7 @@ Every app contributes a ``router`` in its ``api.py``. Every 4xx has one shape:
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, SessionAuth
@@ -54,6 +54,9 @@ api = NinjaAPI(
     urls_namespace="api",
     auth=[CsrfSessionAuth(), TokenAuth()],
     docs_url="/docs",
+    # Swagger UI from django-ninja's own static files (``ninja`` is in INSTALLED_APPS, so no CDN);
+    # no validator badge (it would call validator.swagger.io).
+    docs=Swagger(settings={"validatorUrl": None}),
 )
 
 

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_q",
+    "ninja",  # its swagger-ui static files: /api/v1/docs renders offline, never from a CDN
     "workspaces",
     "executions",
     "resources",

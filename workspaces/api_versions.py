@@ -402,7 +402,7 @@ def get_state_version(request, name: str, serial: str):
 
 
 @router.get("/workspaces/{name}/state-versions/{serial}/download", summary="Download a raw state",
-            response={200: Any}, openapi_extra={"responses": {"200": {
+            response={200: Any}, openapi_extra={"responses": {200: {
                 "description": "The raw terraform.tfstate (holds sensitive values in clear text)",
                 "content": {"application/json": {}}}}})
 def download_state_version(request, name: str, serial: str):
