@@ -13,6 +13,7 @@ from django.http import HttpResponse
 from ninja import Query, Router, Schema, Status
 
 from iacplatform import inputs
+from iacplatform.inputs import Offset
 from iacplatform.errors import DomainError
 from workspaces.code import selectors as code_selectors
 from workspaces.code import services as code_services
@@ -164,7 +165,7 @@ class StateCompareOut(Schema):
 
 class Paging(Schema):
     limit: int = 50
-    offset: int = 0
+    offset: Offset = 0
 
 
 # --- helpers ---------------------------------------------------------------------------
