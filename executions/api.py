@@ -1,10 +1,12 @@
 """Runs over the JSON API: create, list, detail, logs, confirm, discard, cancel; lock/unlock; state save retry."""
 
 from datetime import datetime
+from typing import Annotated
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
+from pydantic import Field
 
 from executions import services
 from executions.drift import latest_drift
@@ -16,6 +18,7 @@ from executions.models import Hook, PolicySet, WorkspaceTask
 from executions.policies import policy_override, policy_set_delete, policy_set_save
 from executions.selectors import HEAVY_FIELDS, RUN_FILTERS
 from iacplatform.errors import DomainError, Forbidden
+from iacplatform.inputs import LogCursor, Offset
 from workspaces.access import workspace_for
 from workspaces.audit import audit_record
 from workspaces.models import Role
@@ -214,7 +217,8 @@ def get_drift(request, name: str):
 
 
 @router.get("/workspaces/{name}/runs", response=list[TaskOut])
-def list_runs(request, name: str, status: str = "all", limit: int = 50, offset: int = 0):
+def list_runs(request, name: str, status: str = "all", limit: Annotated[int, Field(ge=1, le=200)] = 50,
+              offset: Offset = 0):
     if status not in RUN_FILTERS:
         raise DomainError(f"Unknown status filter {status!r}; use one of {', '.join(RUN_FILTERS)}.",
                           errors={"status": ["unknown filter"]})
@@ -234,7 +238,7 @@ def get_task(request, task_id: int):
 
 
 @router.get("/tasks/{task_id}/logs", response=LogsOut)
-def get_logs(request, task_id: int, after: int = 0):
+def get_logs(request, task_id: int, after: LogCursor = 0):
     task = _task(request, task_id)
     lines = services.task_logs_after(task=task, after=max(after, 0))
     last = lines[-1].seq if lines else max(after, 0)

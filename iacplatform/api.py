@@ -7,13 +7,13 @@ Every app contributes a ``router`` in its ``api.py``. Every 4xx has one shape:
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, SessionAuth
 
 from executions.api import router as executions_router
-from iacplatform.errors import DomainError
+from iacplatform.errors import DomainError, document_errors
 from resources.api import router as resources_router
 from workspaces.api import router as workspaces_router
 from workspaces.api_versions import router as versions_router
@@ -48,12 +48,22 @@ class CsrfSessionAuth(SessionAuth):
         return super().__call__(request)  # CSRF checked here (403 without the token)
 
 
-api = NinjaAPI(
+class PlatformAPI(NinjaAPI):
+    """Every operation documents the common error responses (``ErrorOut``) besides its own."""
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        return document_errors(super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params))
+
+
+api = PlatformAPI(
     title="Terraform execution platform API",
     version="1",
     urls_namespace="api",
     auth=[CsrfSessionAuth(), TokenAuth()],
     docs_url="/docs",
+    # Swagger UI from django-ninja's own static files (``ninja`` is in INSTALLED_APPS, so no CDN);
+    # no validator badge (it would call validator.swagger.io).
+    docs=Swagger(settings={"validatorUrl": None}),
 )
 
 

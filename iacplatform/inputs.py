@@ -1,6 +1,16 @@
 """Parsing the numbers operators type into URLs, forms and API calls: clear errors, never a 500."""
 
+from typing import Annotated
+
+from pydantic import Field
+
 from iacplatform.errors import DomainError
+
+# Paging parameters of the API: their bounds are in the schema, so a negative or huge value is a
+# 422 from the schema check (never a negative slice or an out-of-range OFFSET in the database).
+MAX_OFFSET = 10**9
+Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET)]
+LogCursor = Annotated[int, Field(ge=0, le=2**62)]
 
 
 def parse_number(value, *, what: str = "version number", minimum: int = 1, field_name: str = "number") -> int:

@@ -1,4 +1,8 @@
+import json
+
 from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
 from django.template.loader import render_to_string
 
 from iacplatform.request_context import current_request
@@ -69,3 +73,71 @@ class RequestContextMiddleware:
             return self.get_response(request)
         finally:
             current_request.reset(token)
+
+
+def _has_nul(value) -> bool:
+    """A NUL character anywhere in a decoded JSON document (keys and values) or a string."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class ApiInputMiddleware:
+    """Bad input to the JSON API is a 400 in the common error shape, never a 500.
+
+    One place for what no endpoint's schema can express: a NUL character in the path, the
+    query string or the body (PostgreSQL refuses to store or compare one, so it would reach the
+    database as a 500), and a JSON ``null`` as the whole body (django-ninja would read it as
+    "no fields given" and, for an operation whose fields all have defaults, act on it).
+    Everything else (types, ranges, lengths) is each operation's schema.
+    """
+
+    PREFIX = "/api/"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info.startswith(self.PREFIX):
+            problem = self._problem(request)
+            if problem is not None:
+                field, message = problem
+                return JsonResponse({"detail": message, "errors": {field: [message]}}, status=400)
+        return self.get_response(request)
+
+    def _problem(self, request) -> tuple[str, str] | None:
+        nul = "NUL characters (\\u0000) are not allowed."
+        if "\x00" in request.path:
+            return "path", nul
+        for key, values in request.GET.lists():
+            if "\x00" in key or any("\x00" in v for v in values):
+                return key.replace("\x00", "") or "query", nul
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return None
+        content_type = request.content_type or ""
+        if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+            for key, values in request.POST.lists():  # form fields only; files are the view's to check
+                if "\x00" in key or any("\x00" in v for v in values):
+                    return key.replace("\x00", "") or "body", nul
+            return None
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            return None  # the view answers (413 where it reads the body)
+        if b"\x00" in body:
+            return "body", nul
+        if not body.strip() or content_type not in ("application/json", ""):
+            return None
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return None  # not JSON: the operation's body schema answers
+        if data is None:
+            return "body", "The request body must be a JSON object, not null."
+        if _has_nul(data):
+            return "body", nul
+        return None

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_q",
     "axes",
+    "ninja",  # its swagger-ui static files: /api/v1/docs renders offline, never from a CDN
     "workspaces",
     "executions",
     "resources",
@@ -64,6 +65,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "iacplatform.middleware.ApiInputMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "iacplatform.middleware.PageLoginRequiredMiddleware",

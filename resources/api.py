@@ -12,6 +12,7 @@ Ids and version numbers are taken as text and checked here, so a malformed one a
 from ninja import Query, Router, Status
 
 from iacplatform.errors import DomainError
+from iacplatform.inputs import parse_number
 from resources import selectors, services
 from resources.api_schemas import (
     MAX_PAGE, CompareOut, DependenciesIn, DependenciesOut, DeployIn, DeployOut, ImportIn, ImportOut, Paging,
@@ -27,11 +28,7 @@ router = Router(tags=["resources"])
 
 # --- helpers --------------------------------------------------------------------------------
 def _int(value, field_name: str, what: str) -> int:
-    text = str(value).strip()
-    if not text.isdigit() or int(text) < 1 or int(text) > 2**63 - 1:
-        raise DomainError(f"{value!r} is not a valid {what}: use a whole number of at least 1.",
-                          errors={field_name: ["Use a whole number ≥ 1."]})
-    return int(text)
+    return parse_number(value, what=what, field_name=field_name)  # ASCII digits only ("³".isdigit() is True)
 
 
 def _paging(paging: Paging) -> slice:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import Field
 
+from iacplatform.inputs import Offset
 from workspaces.api_versions import DiffLineOut  # one shape for every line diff
 
 MAX_PAGE = 200
@@ -177,7 +178,7 @@ class DeployOut(Schema):
 
 class Paging(Schema):
     limit: int = 50
-    offset: int = 0
+    offset: Offset = 0
 
 
 class ResourceFilters(Schema):

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 
 from iacplatform.errors import DomainError
+from iacplatform.inputs import Offset
 from workspaces.access import readable_workspaces, workspace_for
 from workspaces.audit import audit_events, parse_when
 from workspaces.models import AuditEvent, Role, Variable, WorkspaceMember
@@ -324,7 +325,7 @@ def _audit_query(request, events, actor: str, action: str, since: str, until: st
 
 @router.get("/audit", response=list[AuditEventOut], tags=["audit"], summary="The audit trail")
 def list_audit_events(request, workspace: str = "", actor: str = "", action: str = "", since: str = "",
-                      until: str = "", limit: int = 100, offset: int = 0):
+                      until: str = "", limit: int = 100, offset: Offset = 0):
     """Newest first. A superuser sees every event (failed logins, tokens, deleted workspaces);
     anyone else sees the events of the workspaces they may read."""
     events = None
@@ -339,7 +340,7 @@ def list_audit_events(request, workspace: str = "", actor: str = "", action: str
 @router.get("/workspaces/{name}/audit", response=list[AuditEventOut], tags=["audit"],
             summary="A workspace's audit trail")
 def list_workspace_audit_events(request, name: str, actor: str = "", action: str = "", since: str = "",
-                                until: str = "", limit: int = 100, offset: int = 0):
+                                until: str = "", limit: int = 100, offset: Offset = 0):
     ws = workspace_for(request.user, name, Role.READER)
     return _audit_query(request, AuditEvent.objects.filter(workspace_id=ws.pk), actor, action, since, until,
                         limit, offset)

@@ -13,6 +13,7 @@ from django.http import HttpResponse
 from ninja import Query, Router, Schema, Status
 
 from iacplatform import inputs
+from iacplatform.inputs import Offset
 from iacplatform.errors import DomainError
 from workspaces.code import selectors as code_selectors
 from workspaces.code import services as code_services
@@ -165,7 +166,7 @@ class StateCompareOut(Schema):
 
 class Paging(Schema):
     limit: int = 50
-    offset: int = 0
+    offset: Offset = 0
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -403,7 +404,7 @@ def get_state_version(request, name: str, serial: str):
 
 
 @router.get("/workspaces/{name}/state-versions/{serial}/download", summary="Download a raw state",
-            response={200: Any}, openapi_extra={"responses": {"200": {
+            response={200: Any}, openapi_extra={"responses": {200: {
                 "description": "The raw terraform.tfstate (holds sensitive values in clear text)",
                 "content": {"application/json": {}}}}})
 def download_state_version(request, name: str, serial: str):
