@@ -1,12 +1,12 @@
-from django.contrib import admin
-
 from django import forms
+from django.contrib import admin
 
 from executions.hooks import hook_check
 from executions.models import (
-    Hook, HookResult, Notification, PolicyOverride, PolicyResult, PolicySet, PolicySetVersion, TaskLog, WorkspaceTask,
+    Hook, HookResult, Notification, PolicyOverride, PolicyResult, PolicySet, PolicySetVersion, TaskLog, WorkspaceTask
 )
 from iacplatform.errors import DomainError
+from workspaces.admin import ReadOnlyAdmin
 from workspaces.crypto import encrypt_text
 
 
@@ -108,17 +108,8 @@ class PolicyResultAdmin(admin.ModelAdmin):
 
 
 @admin.register(PolicyOverride)
-class PolicyOverrideAdmin(admin.ModelAdmin):
+class PolicyOverrideAdmin(ReadOnlyAdmin):
     """Audit entries: read-only."""
 
     list_display = ("task", "username", "reason", "created_at")
     readonly_fields = [f.name for f in PolicyOverride._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

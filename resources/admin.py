@@ -7,17 +7,7 @@ cycles are checked there), so the admin shows these tables read-only.
 from django.contrib import admin
 
 from resources.models import ResourceCodeVersion, ResourceDependency, WorkspaceResource, WorkspaceResourcesSnapshot
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from workspaces.admin import ReadOnlyAdmin
 
 
 @admin.register(WorkspaceResource)

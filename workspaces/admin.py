@@ -10,14 +10,8 @@ from workspaces.secrets import variable_display_value
 from workspaces.services import variable_check, variable_set
 
 
-@admin.register(WorkspaceMember)
-class WorkspaceMemberAdmin(admin.ModelAdmin):
-    """Read-only: roles change on the workspace's Members page or through the API, whose service
-    keeps the rules (one of user/group, the last admin stays) and records an audit event."""
-
-    list_display = ("workspace", "user", "group", "role", "created_at")
-    list_filter = ("role",)
-    search_fields = ("workspace__name", "user__username", "group__name")
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record the admin may look at, never add, change or delete (tokens, audit, history)."""
 
     def has_add_permission(self, request):
         return False
@@ -27,6 +21,16 @@ class WorkspaceMemberAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(WorkspaceMember)
+class WorkspaceMemberAdmin(ReadOnlyAdmin):
+    """Read-only: roles change on the workspace's Members page or through the API, whose service
+    keeps the rules (one of user/group, the last admin stays) and records an audit event."""
+
+    list_display = ("workspace", "user", "group", "role", "created_at")
+    list_filter = ("role",)
+    search_fields = ("workspace__name", "user__username", "group__name")
 
 
 @admin.register(Workspace)
@@ -122,7 +126,7 @@ class StateVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyAdmin):
     """Read-only: a token's secret exists only when it is created (the tokens page, the API or
     ``manage.py create_token``); the admin can only look, never add or edit."""
 
@@ -132,18 +136,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     fields = ("user", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at")
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: audit events are never added, changed or deleted by hand."""
 
     list_display = ("created_at", "actor", "action", "workspace_name", "target", "remote_addr", "via")
@@ -153,12 +148,3 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
