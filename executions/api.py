@@ -13,11 +13,9 @@ from executions.drift import latest_drift
 from executions.executor import stages
 from executions.executor.logs import log_text
 from executions.executor.state_save import state_restore_from_backup
-from executions.hooks import can_manage_hooks, hook_delete, hook_save
-from executions.models import Hook, PolicySet, WorkspaceTask
-from executions.policies import policy_override, policy_set_delete, policy_set_save
+from executions.models import WorkspaceTask
 from executions.selectors import HEAVY_FIELDS, RUN_FILTERS
-from iacplatform.errors import DomainError, Forbidden
+from iacplatform.errors import DomainError
 from iacplatform.inputs import LogCursor, Offset
 from workspaces.access import workspace_for
 from workspaces.audit import audit_record
@@ -153,14 +151,14 @@ class RestoreIn(Schema):
 RUN_PREFETCH = ("apply_tasks", "hook_results", "policy_results", "policy_overrides")
 
 
-def _load(task_id: int) -> WorkspaceTask:
+def load_task(task_id: int) -> WorkspaceTask:
     qs = WorkspaceTask.objects.defer(*HEAVY_FIELDS).select_related("workspace", "code_version", "created_by")
     return get_object_or_404(qs.prefetch_related(*RUN_PREFETCH), pk=task_id)
 
 
-def _task(request, task_id: int, need: int = Role.READER) -> WorkspaceTask:
+def task_for(request, task_id: int, need: int = Role.READER) -> WorkspaceTask:
     """A run, if the caller holds ``need`` in its workspace (404 for a run the caller cannot read)."""
-    task = _load(task_id)
+    task = load_task(task_id)
     workspace_for(request.user, task.workspace, need)
     return task
 
@@ -170,7 +168,7 @@ def create_run(request, name: str, payload: RunIn):
     task = services.task_queue_run(workspace=workspace_for(request.user, name, Role.PLANNER), kind=payload.kind,
                                    targets=payload.targets, message=payload.message, user=request.user,
                                    upgrade_providers=payload.upgrade_providers)
-    return Status(201, _load(task.pk))
+    return Status(201, load_task(task.pk))
 
 
 @router.post("/workspaces/{name}/drift-checks", response={201: TaskOut})
@@ -178,7 +176,7 @@ def create_drift_check(request, name: str):
     """Queue a drift check (plan -refresh-only, never applied); it yields to the operators' runs."""
     task = services.task_queue_drift_check(workspace=workspace_for(request.user, name, Role.PLANNER),
                                           user=request.user)
-    return Status(201, _load(task.pk))
+    return Status(201, load_task(task.pk))
 
 
 class DriftResourceOut(Schema):
@@ -233,13 +231,13 @@ def list_runs(request, name: str, status: str = "all", limit: Annotated[int, Fie
 
 
 @router.get("/tasks/{task_id}", response=TaskOut)
-def get_task(request, task_id: int):
-    return _task(request, task_id)
+def gettask_for(request, task_id: int):
+    return task_for(request, task_id)
 
 
 @router.get("/tasks/{task_id}/logs", response=LogsOut)
 def get_logs(request, task_id: int, after: LogCursor = 0):
-    task = _task(request, task_id)
+    task = task_for(request, task_id)
     lines = services.task_logs_after(task=task, after=max(after, 0))
     last = lines[-1].seq if lines else max(after, 0)
     complete = any(line.stage == "complete" for line in lines) or task.logs.filter(stage="complete").exists()
@@ -248,7 +246,7 @@ def get_logs(request, task_id: int, after: LogCursor = 0):
 
 @router.get("/tasks/{task_id}/logs/download")
 def download_logs(request, task_id: int):
-    task = _task(request, task_id)
+    task = task_for(request, task_id)
     response = HttpResponse(log_text(task) + "\n", content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{task.workspace.name}-run-{task.pk}.log"'
     return response
@@ -256,20 +254,20 @@ def download_logs(request, task_id: int):
 
 @router.post("/tasks/{task_id}/confirm", response={201: TaskOut})
 def confirm(request, task_id: int, payload: ConfirmIn):
-    apply = services.task_confirm(task=_task(request, task_id, Role.APPLIER), user=request.user, comment=payload.comment)
-    return Status(201, _load(apply.pk))
+    apply = services.task_confirm(task=task_for(request, task_id, Role.APPLIER), user=request.user, comment=payload.comment)
+    return Status(201, load_task(apply.pk))
 
 
 @router.post("/tasks/{task_id}/discard", response=TaskOut)
 def discard(request, task_id: int):
-    services.task_discard(task=_task(request, task_id, Role.APPLIER), user=request.user)
-    return _load(task_id)
+    services.task_discard(task=task_for(request, task_id, Role.APPLIER), user=request.user)
+    return load_task(task_id)
 
 
 @router.post("/tasks/{task_id}/cancel", response={202: TaskOut})
 def cancel(request, task_id: int):
-    services.task_cancel(task=_task(request, task_id, Role.APPLIER), user=request.user)
-    return Status(202, _load(task_id))
+    services.task_cancel(task=task_for(request, task_id, Role.APPLIER), user=request.user)
+    return Status(202, load_task(task_id))
 
 
 class LockOut(Schema):
@@ -308,155 +306,3 @@ def retry_state_save(request, name: str, payload: RestoreIn):
 
 
 # --- hooks ------------------------------------------------------------------------------------
-class HookIn(Schema):
-    name: str
-    stage: str
-    kind: str
-    enforcement: str = "advisory"
-    command: str = ""
-    url: str = ""
-    secret: str | None = None
-    function: str = ""
-    timeout: int = 30
-    enabled: bool = True
-
-
-class HookOut(Schema):
-    id: int
-    workspace: str | None
-    name: str
-    stage: str
-    kind: str
-    enforcement: str
-    command: str
-    url: str
-    function: str
-    timeout: int
-    enabled: bool
-    has_secret: bool
-
-    @staticmethod
-    def resolve_workspace(obj):
-        return obj.workspace.name if obj.workspace_id else None
-
-    @staticmethod
-    def resolve_has_secret(obj):
-        return bool(obj.secret)
-
-
-def _hook_scope(request, name: str | None):
-    workspace = workspace_for(request.user, name, Role.READER) if name else None
-    if not can_manage_hooks(request.user, workspace):
-        raise Forbidden("Only administrators manage hooks.")
-    return workspace
-
-
-@router.get("/hooks", response=list[HookOut], tags=["hooks"])
-def list_global_hooks(request):
-    _hook_scope(request, None)
-    return list(Hook.objects.filter(workspace__isnull=True).select_related("workspace"))
-
-
-@router.post("/hooks", response={201: HookOut}, tags=["hooks"])
-def create_global_hook(request, payload: HookIn):
-    data = payload.dict()
-    return Status(201, hook_save(workspace=_hook_scope(request, None), secret=data.pop("secret"), user=request.user,
-                                 **data))
-
-
-@router.get("/workspaces/{name}/hooks", response=list[HookOut], tags=["hooks"])
-def list_workspace_hooks(request, name: str):
-    return list(Hook.objects.filter(workspace=_hook_scope(request, name)).select_related("workspace"))
-
-
-@router.post("/workspaces/{name}/hooks", response={201: HookOut}, tags=["hooks"])
-def create_workspace_hook(request, name: str, payload: HookIn):
-    data = payload.dict()
-    return Status(201, hook_save(workspace=_hook_scope(request, name), secret=data.pop("secret"), user=request.user,
-                                 **data))
-
-
-@router.delete("/hooks/{hook_id}", response={204: None}, tags=["hooks"])
-def delete_hook(request, hook_id: int):
-    hook = get_object_or_404(Hook.objects.select_related("workspace"), pk=hook_id)
-    _hook_scope(request, hook.workspace.name if hook.workspace_id else None)
-    hook_delete(hook=hook, user=request.user)
-    return Status(204, None)
-
-
-# --- policy sets and overrides -------------------------------------------------------------------
-class PolicySetIn(Schema):
-    name: str
-    enforcement: str = "advisory"
-    rego: str
-    enabled: bool = True
-    message: str = ""
-
-
-class PolicySetOut(Schema):
-    id: int
-    workspace: str | None
-    name: str
-    enforcement: str
-    enabled: bool
-    version: int | None
-    rego: str
-
-    @staticmethod
-    def resolve_workspace(obj):
-        return obj.workspace.name if obj.workspace_id else None
-
-    @staticmethod
-    def resolve_version(obj):
-        return obj.current.number if obj.current else None
-
-    @staticmethod
-    def resolve_rego(obj):
-        return obj.current.rego if obj.current else ""
-
-
-class OverrideIn(Schema):
-    reason: str
-
-
-@router.get("/policy-sets", response=list[PolicySetOut], tags=["policies"])
-def list_global_policy_sets(request):
-    _hook_scope(request, None)
-    return list(PolicySet.objects.filter(workspace__isnull=True))
-
-
-@router.post("/policy-sets", response={201: PolicySetOut}, tags=["policies"])
-def create_global_policy_set(request, payload: PolicySetIn):
-    return Status(201, policy_set_save(workspace=_hook_scope(request, None), user=request.user, **payload.dict()))
-
-
-@router.get("/workspaces/{name}/policy-sets", response=list[PolicySetOut], tags=["policies"])
-def list_workspace_policy_sets(request, name: str):
-    return list(PolicySet.objects.filter(workspace=_hook_scope(request, name)))
-
-
-@router.post("/workspaces/{name}/policy-sets", response={201: PolicySetOut}, tags=["policies"])
-def create_workspace_policy_set(request, name: str, payload: PolicySetIn):
-    return Status(201, policy_set_save(workspace=_hook_scope(request, name), user=request.user, **payload.dict()))
-
-
-@router.put("/policy-sets/{policy_id}", response=PolicySetOut, tags=["policies"])
-def update_policy_set(request, policy_id: int, payload: PolicySetIn):
-    policy_set = get_object_or_404(PolicySet.objects.select_related("workspace"), pk=policy_id)
-    workspace = _hook_scope(request, policy_set.workspace.name if policy_set.workspace_id else None)
-    return policy_set_save(policy_set=policy_set, workspace=workspace, user=request.user, **payload.dict())
-
-
-@router.delete("/policy-sets/{policy_id}", response={204: None}, tags=["policies"])
-def delete_policy_set(request, policy_id: int):
-    policy_set = get_object_or_404(PolicySet.objects.select_related("workspace"), pk=policy_id)
-    _hook_scope(request, policy_set.workspace.name if policy_set.workspace_id else None)
-    policy_set_delete(policy_set=policy_set, user=request.user)
-    return Status(204, None)
-
-
-@router.post("/tasks/{task_id}/override", response=TaskOut, tags=["policies"])
-def override(request, task_id: int, payload: OverrideIn):
-    policy_override(task=_task(request, task_id), user=request.user, reason=payload.reason,
-                    remote_addr=request.META.get("REMOTE_ADDR", ""))
-    return _load(task_id)

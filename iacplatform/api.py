@@ -13,6 +13,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, SessionAuth
 
 from executions.api import router as executions_router
+from executions.api_checks import router as checks_router
 from iacplatform.errors import DomainError, document_errors
 from resources.api import router as resources_router
 from workspaces.api import router as workspaces_router
@@ -119,4 +120,5 @@ def _http_error(request, exc: HttpError):
 api.add_router("/", workspaces_router)
 api.add_router("/", versions_router)
 api.add_router("/", executions_router)
+api.add_router("/", checks_router)
 api.add_router("/", resources_router)

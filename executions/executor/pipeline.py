@@ -16,28 +16,26 @@ from django.conf import settings
 from iacplatform.db import reconnect_after_failure
 from django.utils import timezone
 
-from executions import cost, errors, policies
-from executions.drift import drift_detected
+from executions import errors
 from executions.executor import checks, hooks, runner, stages
 from executions.executor.config import ConfigError, WorkDir, prepare_workdir, remove_workdir, write_file
 from executions.executor.isolation import hand_over
+from executions.executor.apply_state import ApplyStateSteps
+from executions.executor.check_steps import CheckSteps
 from executions.executor.logs import LogWriter
 from executions.executor.ownership import Checkpointer, Heartbeat, owned
-from executions.executor.plan_summary import summarize_drift, summarize_plan
+from executions.executor.plan_summary import summarize_plan
 from executions.executor.steps import (
     PLAN_SAVE_ATTEMPTS, StepFailed, plugin_cache_lock, retry_wait, run_budget_margin, stage_timeout,
 )
-from executions.executor.state_save import StateSaveFailed, leave_for_recovery, save_state, write_backup
+from executions.executor.state_save import StateSaveFailed
 from executions.models import WorkspaceTask
-from executions.notifications import notify_emergency, notify_event, run_event
+from executions.notifications import notify_event, run_event
 from executions.services import stored_lock_file, task_confirm
 from iacplatform.errors import DomainError
 from resources.aggregation import resource_version_map
 from workspaces.crypto import decrypt_bytes, encrypt_bytes
-from workspaces.models import sha256_hex
-from workspaces.secrets import mask_outputs
-from workspaces.services import variables_checksum, workspace_lock
-from workspaces.state.document import parse_state
+from workspaces.services import variables_checksum
 from workspaces.state.selectors import latest_state
 
 logger = logging.getLogger("executions.executor.pipeline")
@@ -45,7 +43,7 @@ Status = WorkspaceTask.Status
 Stage = WorkspaceTask.Stage
 
 
-class TaskRun:
+class TaskRun(ApplyStateSteps, CheckSteps):
     """One claimed task on this worker: its work dir, log and cancel/heartbeat checks."""
 
     def __init__(self, task: WorkspaceTask):
@@ -331,43 +329,6 @@ class TaskRun:
             self.log.info(f"[platform] auto-apply did not start: {exc.message}")
 
     # -- drift check ----------------------------------------------------------------------------
-    def drift_check(self) -> None:
-        """``plan -refresh-only -detailed-exitcode``: what changed outside terraform. Nothing is
-        applied and no plan is kept; the drift (resources, attribute diffs) is the run's summary."""
-        task = self.task
-        state = latest_state(task.workspace)
-        context = {"code_version": task.code_version.number if task.code_version_id else None,
-                   "state_serial": state.serial if state else None}
-        owned(task).update(context={**task.context, **context})
-        task.context = {**task.context, **context}
-        self.prepare(task.code_version)
-        self.init(**self.plan_lock_file())
-        self.stage(Stage.PLANNING)
-        args = ["plan", "-refresh-only", "-input=false", "-no-color", "-out=drift.tfplan", "-detailed-exitcode",
-                "-var-file=variables.tfvars"]
-        result = self.attempts(lambda: self.terraform(args, ok=(0, 2), what="plan"), what="plan", retry=True)
-        self.stage(Stage.SAVING_PLAN)
-        show = runner.capture(["show", "-json", "drift.tfplan"], cwd=self.workdir.path, env=self.workdir.env,
-                              timeout=self.timeout_for("plan"), credentials=self.workdir.credentials)
-        if show.returncode != 0:
-            raise StepFailed(f"terraform show -json of the drift check failed: "
-                             f"{show.stderr.decode(errors='replace')[:500]}", category="internal")
-        drift = summarize_drift(json.loads(show.stdout or b"{}"), self.workdir.secrets)
-        owned(task).update(change_summary=drift, has_changes=drift["drift"])
-        task.change_summary, task.has_changes = drift, drift["drift"]
-        if drift["drift"]:
-            names = ", ".join(r["address"] for r in drift["resources"])
-            self.log.info(f"[platform] drift found: {len(drift['resources'])} resource(s) changed outside "
-                          f"terraform: {names}")
-            self.finish(Status.PLAN_FINISHED, exit_code=result.exit_code)
-            try:
-                drift_detected.send(sender=WorkspaceTask, task=self.task, drift=drift)
-            except Exception:  # noqa: BLE001 — a failing hook must not change the run's result
-                logger.exception("task %s: drift_detected hook failed", self.task.pk)
-        else:
-            self.log.info("[platform] no drift: the infrastructure matches the state")
-            self.finish(Status.PLANNED_NO_CHANGES, exit_code=result.exit_code)
-
     # -- apply ------------------------------------------------------------------------------
     def apply(self) -> None:
         task = self.task
@@ -406,78 +367,6 @@ class TaskRun:
         self.run_hooks("post_apply")
         self.finish(Status.APPLIED, exit_code=0)
 
-    def collect_state(self, *, succeeded: bool) -> dict | None:
-        """Validate and save the state terraform wrote; return its (masked) outputs when saved.
-
-        A state that cannot follow the stored one (unparsable, serial backwards, another
-        lineage) is not stored: it goes to a backup file, the workspace is locked, and the
-        run fails as a state conflict — nothing is lost, nothing is silently overwritten.
-        """
-        path = self.workdir.state_file
-        if not path.exists():
-            self.log.info("[platform] terraform wrote no state")
-            if succeeded:
-                raise StepFailed("The apply reported success but terraform wrote no state file.",
-                                 category="internal")
-            return None
-        content = path.read_text()
-        if not self.heartbeat.confirmed():
-            backup = leave_for_recovery(
-                self.task.workspace, self.task, content, title=f"Lost run #{self.task.pk}: its final state",
-                reason=(f"The worker of run #{self.task.pk} ({self.task.worker_host} pid {self.task.worker_pid}) "
-                        f"resumed after the run was taken from it and kept the state terraform wrote; it was "
-                        f"stored as a recovered version if it follows the stored state."))
-            raise StepFailed(f"This worker lost run #{self.task.pk} during the apply; the state terraform wrote is "
-                             f"kept in {backup}, not stored (recovery decides).", category="worker_lost")
-        if self.workdir.state_checksum and sha256_hex(content) == self.workdir.state_checksum:
-            self.log.info("[platform] state unchanged")
-            return None
-        problem = checks.state_problem(content, start_serial=self.workdir.state_serial,
-                                       start_lineage=self.workdir.state_lineage)
-        if problem is not None:
-            self.keep_rejected_state(content, problem.message)
-        save_state(task=self.task, content=content, log=self.log)
-        outputs = mask_outputs(parse_state(content).get("outputs", {}))
-        WorkspaceTask.objects.filter(pk=self.task.pk).update(outputs=outputs)
-        self.task.outputs = outputs
-        return outputs
-
-    def keep_rejected_state(self, content: str, problem: str) -> None:
-        workspace = self.task.workspace
-        backup = write_backup(workspace, self.task, content)
-        reason = (f"The state written by run #{self.task.pk} failed validation: {problem}. It was not stored; "
-                  f"it is kept in the backup file {backup}. Check it, then restore it with "
-                  f"`manage.py retry_state_save {workspace.name} --backup {backup} --force` or discard it.")
-        workspace_lock(workspace=workspace, reason=reason)
-        notify_emergency(f"State of workspace {workspace.name} failed validation", reason, workspace=workspace,
-                         task=self.task)
-        self.log.info(f"[platform] {reason}")
-        raise StepFailed(reason, category="state_conflict",
-                         hint=f"The state terraform wrote conflicts with the stored one ({problem}): compare the "
-                              f"backup with the latest state version before restoring it; the workspace stays "
-                              f"locked until then.")
-
-    def validate_after_apply(self, expected_outputs: dict | None) -> None:
-        """A successful apply must leave no lock and no process behind, and its outputs recorded."""
-        problems = checks.leftovers_after_run(workdir=self.workdir.path, pgids=self.pgids)
-        if expected_outputs is not None:
-            outputs = checks.outputs_problem(self.task, expected_outputs)
-            if outputs:
-                problems.append(outputs)
-        if not problems:
-            self.log.info("[platform] post-execution validation passed: state valid and saved, outputs recorded, "
-                          "no lock file or process left")
-            return
-        backup = ""
-        if self.workdir.state_file.exists():
-            backup = str(write_backup(self.task.workspace, self.task, self.workdir.state_file.read_text()))
-        message = ("The apply reported success but failed validation: " + "; ".join(problems) + "."
-                   + (f" Its state is kept as a backup in {backup}." if backup else ""))
-        self.log.info(f"[platform] {message}")
-        raise StepFailed(message, category="internal",
-                         hint="Terraform did not end cleanly: check the resources and the latest state version "
-                              "before the next run.")
-
     # -- entry --------------------------------------------------------------------------------
     def execute(self) -> None:
         failed = True
@@ -512,53 +401,6 @@ class TaskRun:
                     exit_code=outcome.exit_code)
 
     # -- hooks, cost, policies ---------------------------------------------------------------
-    def run_hooks(self, hook_stage: str, *, failure=None) -> None:
-        """The hooks of ``hook_stage``; a mandatory failure raises StepFailed (category hook).
-        The on-failure hooks run while the run fails: nothing they do changes how it ends."""
-        if failure is None:
-            hooks.run_hooks(self, hook_stage)
-            return
-        try:
-            hooks.run_hooks(self, hook_stage, failure=failure)
-        except Exception as exc:  # noqa: BLE001
-            logger.warning("task %s: on-failure hooks: %s", self.task.pk, exc)
-
-    def estimate_cost(self) -> dict | None:
-        """The plan's monthly cost; never fails the run (a failure is logged and stored as such)."""
-        try:
-            estimate = cost.estimate(self.plan_doc, plan_json_path=self.workdir.path / "plan.json")
-        except cost.CostError as exc:
-            self.log.info(f"[platform] cost estimation failed: {exc}")
-            estimate = {"error": str(exc)}
-        else:
-            # a reason may quote an attribute's value ("no price for size = …"): masked like the log
-            for row in estimate["not_priced"]:
-                row["reason"] = self.log.redact(row["reason"])
-            self.log.info(f"[platform] cost estimate ({estimate['source']}): {estimate['before']:.2f} → "
-                          f"{estimate['after']:.2f} {estimate['currency']}/month ({estimate['diff']:+.2f}); "
-                          f"{len(estimate['not_priced'])} resource(s) not priced")
-        owned(self.task).update(cost_estimate=estimate)
-        self.task.cost_estimate = estimate
-        return None if "error" in estimate else estimate
-
-    def check_policies(self, estimate: dict | None) -> bool:
-        """Evaluate the policy sets; True when a soft-mandatory one needs an override. A
-        hard-mandatory deny fails the run (category policy)."""
-        outcome = policies.policy_check_run(task=self.task, plan=self.plan_doc, cost=estimate,
-                                            save=not self.heartbeat.lost, redact=self.log.redact)
-        for result in outcome.results:
-            self.log.info(f"[platform] policy set {result.name!r} v{result.version} ({result.enforcement}): "
-                          f"{result.outcome}" + "".join(f"\n  deny: {m}" for m in result.denies)
-                          + "".join(f"\n  warn: {m}" for m in result.warnings))
-        if outcome.hard_failure:
-            raise StepFailed(outcome.hard_failure, category="policy")
-        if outcome.needs_override and self.task.is_speculative:
-            self.log.info("[platform] a soft-mandatory policy denied this plan; a speculative plan is never "
-                          "applied, so it only reports it")
-        elif outcome.needs_override:
-            self.log.info("[platform] a soft-mandatory policy denied the plan: it waits for an admin's override")
-        return outcome.needs_override
-
     def forget_processes(self) -> None:
         """Drop the record of terraform's process group once nothing of it is alive."""
         record = checks.read_run_record(self.task.workspace_id)

@@ -1,0 +1,109 @@
+"""Run checks inside a run: hooks, cost estimation, policy sets, and the drift check."""
+
+
+import json
+import logging
+
+
+from executions import cost, policies
+from executions.drift import drift_detected
+from executions.executor import hooks, runner
+from executions.executor.ownership import owned
+from executions.executor.plan_summary import summarize_drift
+from executions.executor.steps import (
+    StepFailed,
+)
+from executions.models import WorkspaceTask
+from workspaces.state.selectors import latest_state
+
+logger = logging.getLogger("executions.pipeline")
+Status = WorkspaceTask.Status
+Stage = WorkspaceTask.Stage
+
+
+class CheckSteps:
+    """Hooks, cost, policies and drift checks (a part of ``TaskRun``)."""
+
+    def drift_check(self) -> None:
+        """``plan -refresh-only -detailed-exitcode``: what changed outside terraform. Nothing is
+        applied and no plan is kept; the drift (resources, attribute diffs) is the run's summary."""
+        task = self.task
+        state = latest_state(task.workspace)
+        context = {"code_version": task.code_version.number if task.code_version_id else None,
+                   "state_serial": state.serial if state else None}
+        owned(task).update(context={**task.context, **context})
+        task.context = {**task.context, **context}
+        self.prepare(task.code_version)
+        self.init(**self.plan_lock_file())
+        self.stage(Stage.PLANNING)
+        args = ["plan", "-refresh-only", "-input=false", "-no-color", "-out=drift.tfplan", "-detailed-exitcode",
+                "-var-file=variables.tfvars"]
+        result = self.attempts(lambda: self.terraform(args, ok=(0, 2), what="plan"), what="plan", retry=True)
+        self.stage(Stage.SAVING_PLAN)
+        show = runner.capture(["show", "-json", "drift.tfplan"], cwd=self.workdir.path, env=self.workdir.env,
+                              timeout=self.timeout_for("plan"), credentials=self.workdir.credentials)
+        if show.returncode != 0:
+            raise StepFailed(f"terraform show -json of the drift check failed: "
+                             f"{show.stderr.decode(errors='replace')[:500]}", category="internal")
+        drift = summarize_drift(json.loads(show.stdout or b"{}"), self.workdir.secrets)
+        owned(task).update(change_summary=drift, has_changes=drift["drift"])
+        task.change_summary, task.has_changes = drift, drift["drift"]
+        if drift["drift"]:
+            names = ", ".join(r["address"] for r in drift["resources"])
+            self.log.info(f"[platform] drift found: {len(drift['resources'])} resource(s) changed outside "
+                          f"terraform: {names}")
+            self.finish(Status.PLAN_FINISHED, exit_code=result.exit_code)
+            try:
+                drift_detected.send(sender=WorkspaceTask, task=self.task, drift=drift)
+            except Exception:  # noqa: BLE001 — a failing hook must not change the run's result
+                logger.exception("task %s: drift_detected hook failed", self.task.pk)
+        else:
+            self.log.info("[platform] no drift: the infrastructure matches the state")
+            self.finish(Status.PLANNED_NO_CHANGES, exit_code=result.exit_code)
+
+    def run_hooks(self, hook_stage: str, *, failure=None) -> None:
+        """The hooks of ``hook_stage``; a mandatory failure raises StepFailed (category hook).
+        The on-failure hooks run while the run fails: nothing they do changes how it ends."""
+        if failure is None:
+            hooks.run_hooks(self, hook_stage)
+            return
+        try:
+            hooks.run_hooks(self, hook_stage, failure=failure)
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("task %s: on-failure hooks: %s", self.task.pk, exc)
+
+    def estimate_cost(self) -> dict | None:
+        """The plan's monthly cost; never fails the run (a failure is logged and stored as such)."""
+        try:
+            estimate = cost.estimate(self.plan_doc, plan_json_path=self.workdir.path / "plan.json")
+        except cost.CostError as exc:
+            self.log.info(f"[platform] cost estimation failed: {exc}")
+            estimate = {"error": str(exc)}
+        else:
+            # a reason may quote an attribute's value ("no price for size = …"): masked like the log
+            for row in estimate["not_priced"]:
+                row["reason"] = self.log.redact(row["reason"])
+            self.log.info(f"[platform] cost estimate ({estimate['source']}): {estimate['before']:.2f} → "
+                          f"{estimate['after']:.2f} {estimate['currency']}/month ({estimate['diff']:+.2f}); "
+                          f"{len(estimate['not_priced'])} resource(s) not priced")
+        owned(self.task).update(cost_estimate=estimate)
+        self.task.cost_estimate = estimate
+        return None if "error" in estimate else estimate
+
+    def check_policies(self, estimate: dict | None) -> bool:
+        """Evaluate the policy sets; True when a soft-mandatory one needs an override. A
+        hard-mandatory deny fails the run (category policy)."""
+        outcome = policies.policy_check_run(task=self.task, plan=self.plan_doc, cost=estimate,
+                                            save=not self.heartbeat.lost, redact=self.log.redact)
+        for result in outcome.results:
+            self.log.info(f"[platform] policy set {result.name!r} v{result.version} ({result.enforcement}): "
+                          f"{result.outcome}" + "".join(f"\n  deny: {m}" for m in result.denies)
+                          + "".join(f"\n  warn: {m}" for m in result.warnings))
+        if outcome.hard_failure:
+            raise StepFailed(outcome.hard_failure, category="policy")
+        if outcome.needs_override and self.task.is_speculative:
+            self.log.info("[platform] a soft-mandatory policy denied this plan; a speculative plan is never "
+                          "applied, so it only reports it")
+        elif outcome.needs_override:
+            self.log.info("[platform] a soft-mandatory policy denied the plan: it waits for an admin's override")
+        return outcome.needs_override
