@@ -165,7 +165,8 @@ def test_kill_9_of_the_worker_process_mid_apply_recovers_its_state_and_locks(sta
     started = time.monotonic()
     os.kill(apply.worker_pid, signal.SIGKILL)  # the worker process only: the cluster starts another
     wait_for(lambda: Workspace.objects.filter(pk=ws.pk, locked=True).exists()
-             and StateVersion.objects.filter(workspace=ws, source="recovered").exists(),
+             and StateVersion.objects.filter(workspace=ws, source="recovered").exists()
+             and Notification.objects.filter(level="emergency", workspace=ws).exists(),
              timeout=60, message="recovery by the replacement worker")
     assert time.monotonic() - started < 60
     _assert_recovered(ws, files, apply, worker, 40)
@@ -180,8 +181,10 @@ def test_kill_9_of_the_whole_cluster_recovers_when_a_worker_starts_again(start_w
     output = open(os.path.join(apply.work_dir, ".terraform-output.log")).read()
     assert os.path.exists(state_file), (os.listdir(apply.work_dir), output[-3000:])  # it stopped gracefully
     replacement = start_worker(workers=1, env=env)
-    wait_for(lambda: StateVersion.objects.filter(workspace=ws, source="recovered").exists(), timeout=60,
-             message="recovery at worker start")
+    wait_for(lambda: StateVersion.objects.filter(workspace=ws, source="recovered").exists()
+             and Workspace.objects.filter(pk=ws.pk, locked=True).exists()
+             and Notification.objects.filter(level="emergency", workspace=ws).exists(), timeout=60,
+             message="recovery at worker start (state stored, then the lock and the emergency)")
     _assert_recovered(ws, files, apply, replacement, 40)
     # From the work dir's final file, not an older checkpoint: the last applied resources are there.
     version = StateVersion.objects.get(workspace=ws, source="recovered")
