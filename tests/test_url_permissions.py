@@ -362,7 +362,9 @@ def test_url_role_method(world, route, method):
             with transaction.atomic():
                 response = _request(world["clients"][role], method, url, None, HTTP_HX_REQUEST="true")
                 transaction.set_rollback(True)
-            got[role] = response.status_code
+            # 286 is htmx's "stop polling": the log of a finished run is final once it has been quiet
+            # for a few seconds, which a loaded machine reaches between the two requests
+            got[role] = 200 if response.status_code == 286 and route.endswith("/logs/") else response.status_code
         assert got == expected, f"{method} {url} (HTMX)"
 
 
