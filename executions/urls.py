@@ -35,6 +35,7 @@ urlpatterns = [
     path("policies/<int:policy_id>/", policy_views.policy_list_view, name="global_policy_edit"),
     path("policies/<int:policy_id>/delete/", policy_views.policy_delete_view, name="global_policy_delete"),
     path("hooks/", hook_views.hook_list_view, name="global_hooks"),
+    path("api/hook-callback/", hook_views.hook_callback_view, name="hook_callback"),
     path("hooks/<int:hook_id>/delete/", hook_views.hook_delete_view, name="global_hook_delete"),
     path("workspaces/<str:name>/drift/check/", views.drift_check_start_view, name="drift_check_start"),
     path("workspaces/<str:name>/drift/<int:task_id>/reconcile/", views.drift_reconcile_view, name="drift_reconcile"),

@@ -188,6 +188,7 @@ TABLE = {
     W + "settings/policies/<int:policy_id>/delete/": {"POST": (AD, 302)},
     W + "runs/<int:task_id>/override/": {"POST": (AD, 302)},
     W + "runs/<int:task_id>/plan.json": {"GET": (PUBLIC, 403)},  # a hook's short-lived token, not a session
+    "api/hook-callback/": {"POST": (TOKEN, 401)},  # an asynchronous hook's callback token, not a session
     "hooks/": {"GET": (SUPER, 200), "POST": (SUPER, 400)},
     "hooks/<int:hook_id>/delete/": {"POST": (SUPER, 302)},
     "policies/": {"GET": (SUPER, 200), "POST": (SUPER, 400)},
