@@ -22,6 +22,7 @@ from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 
 logger = logging.getLogger("iacplatform.broker")
+RELISTEN_SECONDS = 2.0  # after a lost listening connection: poll this long before listening again
 PASSED_OPTIONS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout")
 
 
@@ -40,6 +41,7 @@ class NotifyingORM(ORM):
         super().__init__(list_key=list_key)
         self.channel = channel_for(self.list_key)
         self.listener = None
+        self.retry_at = 0.0  # after a lost connection: when to try listening again
 
     # -- the queueing side -------------------------------------------------------------------
     def enqueue(self, task):
@@ -79,6 +81,8 @@ class NotifyingORM(ORM):
 
     def _wait(self) -> bool:
         """Block until a NOTIFY of this queue or the fallback timeout; False without a listener."""
+        if self.listener is None and time.monotonic() < self.retry_at:
+            return False
         try:
             if self.listener is None or self.listener.closed:
                 self.listener = self._connect()
@@ -93,4 +97,5 @@ class NotifyingORM(ORM):
                 except psycopg.Error:
                     pass
             self.listener = None
+            self.retry_at = time.monotonic() + min(float(settings.IAC_BROKER_WAIT), RELISTEN_SECONDS)
             return False
