@@ -36,9 +36,9 @@ ACTION_LABELS = {
 }
 MARKERS = {"(sensitive)", "(known after apply)"}
 INLINE_LIMIT = 25   # up to this many changed resources, their attributes are on the page itself
-GROUP_ROWS = 50     # rows of an open module/type group on the page (then "show more")
+GROUP_ROWS = 25     # rows of an open module/type group on the page (then "show more")
 MORE_ROWS = 200     # rows each "show more" adds
-PAGE_ROWS = 300     # rows on the page in all; groups past it start collapsed
+PAGE_ROWS = 150     # rows on the page in all; groups past it start collapsed
 MAX_GROUPS = 100    # module/type groups listed per action; a filter finds the others
 MAX_Q = 200
 
@@ -114,23 +114,29 @@ def _grouped(summary: dict, q: str) -> tuple[dict, int]:
     return actions, total
 
 
-def _rows(resources: list, action: str, inline: bool, offset: int, limit: int, open_rows: bool) -> list[dict]:
+def _rows(resources: list, action: str, inline: bool, offset: int, limit: int, open_rows: bool,
+          resource_url: str) -> list[dict]:
     symbol = ACTION_LABELS[action][1]
     rows = []
     for r in resources[offset:offset + limit]:
-        row = {"address": r.get("address", ""), "action": action, "symbol": symbol}
-        if inline and action != "no-op":
+        address = r.get("address", "")
+        row = {"address": address, "action": action, "symbol": symbol}
+        if action == "no-op":
+            pass
+        elif inline:
             row["attributes"] = render_attributes(r)
             row["open"] = open_rows
+        else:
+            row["url"] = f"{resource_url}?{urlencode({'address': address})}"
         rows.append(row)
     return rows
 
 
-def _group(key: str, index: int, resources: list, *, action: str, inline: bool, rows: int, offset: int = 0,
-           open_rows: bool = False) -> dict:
+def _group(key: str, index: int, resources: list, *, action: str, inline: bool, rows: int, resource_url: str,
+           offset: int = 0, open_rows: bool = False) -> dict:
     """One module/type group with ``rows`` of its resources from ``offset`` (none: collapsed)."""
     first = resources[0]
-    shown = _rows(resources, action, inline, offset, rows, open_rows)
+    shown = _rows(resources, action, inline, offset, rows, open_rows, resource_url)
     end = offset + len(shown)
     return {
         "key": key, "id": f"plan-{action}-{index}", "module": first.get("module") or "", "type": first.get("type", ""),
@@ -140,8 +146,11 @@ def _group(key: str, index: int, resources: list, *, action: str, inline: bool, 
     }
 
 
-def plan_view(summary: dict | None, query: PlanQuery = PlanQuery()) -> dict | None:
-    """The change summary grouped for the page; None when there is no plan yet."""
+def plan_view(summary: dict | None, query: PlanQuery = PlanQuery(), *, resource_url: str = "") -> dict | None:
+    """The change summary grouped for the page; None when there is no plan yet.
+
+    ``resource_url`` is where a resource's attribute changes are loaded from (``?address=``).
+    """
     if not summary:
         return None
     actions, total = _grouped(summary, query.q)
@@ -164,7 +173,7 @@ def plan_view(summary: dict | None, query: PlanQuery = PlanQuery()) -> dict | No
             if key == query.group:
                 offset = min(query.offset, max(len(resources) - 1, 0))
                 subgroups.append(_group(key, index, resources, action=action, inline=inline, rows=GROUP_ROWS,
-                                        offset=offset))
+                                        offset=offset, resource_url=resource_url))
                 continue
             # unchanged resources stay collapsed unless the reader is looking for some
             rows = 0 if action == "no-op" and not query.q else min(GROUP_ROWS, budget)
@@ -172,7 +181,8 @@ def plan_view(summary: dict | None, query: PlanQuery = PlanQuery()) -> dict | No
                 rows = len(resources)
             # as before big plans: a few changed resources are shown open
             open_rows = sections == 1 and count <= 5 or count <= 3
-            subgroup = _group(key, index, resources, action=action, inline=inline, rows=rows, open_rows=open_rows)
+            subgroup = _group(key, index, resources, action=action, inline=inline, rows=rows, open_rows=open_rows,
+                              resource_url=resource_url)
             budget -= len(subgroup["rows"])
             subgroups.append(subgroup)
         groups.append({
@@ -192,7 +202,7 @@ def plan_view(summary: dict | None, query: PlanQuery = PlanQuery()) -> dict | No
     }
 
 
-def plan_rows(summary: dict | None, query: PlanQuery, *, limit: int = MORE_ROWS) -> dict | None:
+def plan_rows(summary: dict | None, query: PlanQuery, *, resource_url: str = "", limit: int = MORE_ROWS) -> dict | None:
     """One module/type group's rows from ``query.offset`` (a collapsed group opened, "show more")."""
     if not summary or not query.group:
         return None
@@ -203,7 +213,7 @@ def plan_rows(summary: dict | None, query: PlanQuery, *, limit: int = MORE_ROWS)
         return None
     index = list(actions[action]).index(query.group)
     group = _group(query.group, index, resources, action=action, inline=False, rows=limit,
-                   offset=min(query.offset, len(resources) - 1))
+                   offset=min(query.offset, len(resources) - 1), resource_url=resource_url)
     return {**group, "action": action, "symbol": ACTION_LABELS[action][1]}
 
 

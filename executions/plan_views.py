@@ -4,14 +4,14 @@ The run page renders ``executions/_plan.html`` with ``plan_context``. Its HTMX r
 
 - ``run_plan``: the plan's groups for ``?q=`` (the filter; the page's address follows it), or one
   module/type group's rows with ``?group=&offset=`` (a collapsed group opened, "show more").
-  Without HTMX it is the run page itself, at the plan.
+  Without HTMX: the plan on a page of its own.
 - ``run_plan_resource``: one resource's attribute changes (``?address=``); without HTMX, a page.
 """
 
 from urllib.parse import urlencode, urlsplit
 
 from django.http import QueryDict
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
@@ -37,12 +37,11 @@ def plan_query_from(request) -> PlanQuery:
 
 def plan_context(workspace, task, plan_task, query: PlanQuery | None) -> dict:
     """What ``_plan.html`` needs, for the run page and for its fragments."""
-    query = query or PlanQuery()
+    resource_url = reverse("run_plan_resource", args=[workspace.name, task.pk])
     return {
-        "plan": plan_view(plan_task.change_summary if plan_task else None, query),
-        "plan_query": query,
+        "plan": plan_view(plan_task.change_summary if plan_task else None, query or PlanQuery(),
+                          resource_url=resource_url),
         "plan_url": reverse("run_plan", args=[workspace.name, task.pk]),
-        "plan_resource_url": reverse("run_plan_resource", args=[workspace.name, task.pk]),
     }
 
 
@@ -58,17 +57,16 @@ def run_plan_view(request, name, task_id):
     task = selectors.run_get(workspace=workspace, task_id=task_id, with_related=False)
     run_url = reverse("run_detail", args=[workspace.name, task.pk])
     query = PlanQuery.from_params(request.GET)
-    wanted = {k: v for k, v in (("q", query.q), ("group", query.group), ("offset", query.offset)) if v}
-    page_url = run_url + (f"?{urlencode(wanted)}" if wanted else "")
-    if not request.htmx:
-        return redirect(page_url + "#run-plan")
     plan_task = _plan_task(task)
-    context = {"workspace": workspace, "task": task, "run_url": run_url, "is_apply": plan_task is not task}
+    context = {"workspace": workspace, "task": task, "run_url": run_url, "is_apply": plan_task is not task,
+               "tab": "runs"}
+    if not request.htmx:  # the plan on a page of its own (its links lead back to the run page)
+        return render(request, "executions/plan_page.html", context | plan_context(workspace, task, plan_task, query))
     if query.group:
-        group = plan_rows(plan_task.change_summary if plan_task else None, query)
+        group = plan_rows(plan_task.change_summary if plan_task else None, query,
+                          resource_url=reverse("run_plan_resource", args=[workspace.name, task.pk]))
         context |= {"group": group, "plan": {"q_param": q_param(query.q)},
-                    "plan_url": reverse("run_plan", args=[workspace.name, task.pk]),
-                    "plan_resource_url": reverse("run_plan_resource", args=[workspace.name, task.pk])}
+                    "plan_url": reverse("run_plan", args=[workspace.name, task.pk])}
         response = render(request, PLAN_TEMPLATE + ("#plan-more" if group else "#plan-no-group"), context,
                           status=200 if group else 404)
     else:
