@@ -36,9 +36,9 @@ ACTION_LABELS = {
 }
 MARKERS = {"(sensitive)", "(known after apply)"}
 INLINE_LIMIT = 25   # up to this many changed resources, their attributes are on the page itself
-GROUP_ROWS = 25     # rows of an open module/type group on the page (then "show more")
+GROUP_ROWS = 20     # rows of an open module/type group on the page (then "show more")
 MORE_ROWS = 200     # rows each "show more" adds
-PAGE_ROWS = 150     # rows on the page in all; groups past it start collapsed
+PAGE_ROWS = 100     # rows on the page in all; groups past it start collapsed
 MAX_GROUPS = 100    # module/type groups listed per action; a filter finds the others
 MAX_Q = 200
 

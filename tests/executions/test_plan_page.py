@@ -122,7 +122,7 @@ def test_a_collapsed_group_loads_its_rows_and_more_rows_on_demand(auth_client, w
     # without JavaScript: the run page with that group open, from an offset
     page = auth_client.get(run_url, {"group": group_key("create", "module.svc_01", "terraform_data"),
                                      "offset": GROUP_ROWS}).content.decode()
-    assert "Resources 26–30 of 30" in page and "module.svc_01.terraform_data.item[281]<" in page
+    assert "Resources 21–30 of 30" in page and "module.svc_01.terraform_data.item[281]<" in page
     assert "module.svc_01.terraform_data.item[0]<" not in page
     # bad input: an unknown group is a 404 fragment, a bad offset is the start
     assert auth_client.get(plan_url, {"group": "create|nowhere|x"}, **HTMX).status_code == 404
