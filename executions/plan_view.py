@@ -176,7 +176,7 @@ def plan_view(summary: dict | None, query: PlanQuery = PlanQuery(), *, resource_
                                         offset=offset, resource_url=resource_url))
                 continue
             # unchanged resources stay collapsed unless the reader is looking for some
-            rows = 0 if action == "no-op" and not query.q else min(GROUP_ROWS, budget)
+            rows = 0 if action == "no-op" and not query.q else min(GROUP_ROWS, max(budget, 0))
             if inline and action != "no-op":
                 rows = len(resources)
             # as before big plans: a few changed resources are shown open

@@ -104,6 +104,16 @@ def test_the_filter_over_htmx_answers_the_plan_body_and_keeps_the_address(auth_c
     assert _addresses(plain) and all("svc_03" in r for r in _addresses(plain))
 
 
+@pytest.mark.django_db
+def test_the_run_pages_own_refresh_keeps_the_filter_of_the_address_bar(auth_client, workspace):
+    """The header's "run-updated" refresh asks the bare run URL; the plan it re-renders keeps ?q=."""
+    task = big_plan_task(workspace, 1500)
+    run_url, _, _ = _urls(workspace, task)
+    html = auth_client.get(run_url, HTTP_HX_CURRENT_URL=f"http://testserver{run_url}?q=svc_05", **HTMX).content.decode()
+    assert 'id="run-plan" hx-swap-oob="true"' in html and "<html" not in html
+    assert _addresses(html) and all("svc_05" in r for r in _addresses(html))
+
+
 # --- on demand: a collapsed group, more rows, one resource's changes ---------------------------------
 @pytest.mark.django_db
 def test_a_collapsed_group_loads_its_rows_and_more_rows_on_demand(auth_client, workspace):
