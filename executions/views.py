@@ -15,12 +15,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 
 from executions import selectors
-from executions.plan_views import plan_context, plan_query_from
 from executions.executor import stages
 from executions.policies import can_override_policy
 from executions.policy_views import OverrideForm
 from executions.forms import ConfirmForm, RunForm
 from executions.models import IllegalTransition, WorkspaceTask
+from executions.plan_views import plan_context, plan_query_from
 from executions.services import task_cancel, task_confirm, task_discard, task_queue_drift_check, task_queue_run
 from iacplatform.errors import DomainError
 from iacplatform.pages import form_error_from, render_page
