@@ -1,9 +1,8 @@
-"""Reading runs for the console: lists with filters, one run with its partners, logs, plan view.
+"""Reading runs for the console: lists with filters, one run with its partners, logs (the plan view: plan_view.py).
 
 Read-only; every function issues a bounded number of queries whatever the number of rows.
 """
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -310,65 +309,3 @@ def _apply_steps(task: WorkspaceTask, failed_stage: str, state_saved: bool) -> l
             walked[-1].state = "done"  # whatever terraform wrote before it stopped was kept
         return walked
     return [Step(k, label, "done") for k, label in steps]
-
-
-# --- plan view ------------------------------------------------------------------------------
-ACTION_ORDER = ["create", "update", "replace", "delete", "read"]
-ACTION_LABELS = {
-    "create": ("will be created", "+"),
-    "update": ("will be updated in-place", "~"),
-    "replace": ("must be replaced", "-/+"),
-    "delete": ("will be destroyed", "-"),
-    "read": ("will be read", "<="),
-}
-MARKERS = {"(sensitive)", "(known after apply)"}
-
-
-def render_value(value) -> str:
-    """A plan value as an operator reads it: markers bare, strings quoted, the rest as JSON."""
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return value if value in MARKERS else json.dumps(value)
-    return json.dumps(value, sort_keys=True)
-
-
-def plan_view(summary: dict | None) -> dict | None:
-    """The change summary grouped by action, values rendered; None when there is no plan yet."""
-    if not summary:
-        return None
-    groups = []
-    for action in ACTION_ORDER:
-        resources = [r for r in summary.get("resources", []) if r.get("action") == action]
-        if not resources:
-            continue
-        label, symbol = ACTION_LABELS[action]
-        groups.append({
-            "action": action, "label": label, "symbol": symbol,
-            "resources": [
-                {
-                    "address": r.get("address", ""),
-                    "module": r.get("module"),
-                    "type": r.get("type", ""),
-                    "attributes": [
-                        {
-                            "name": a.get("name", ""),
-                            "before": render_value(a.get("before")),
-                            "after": render_value(a.get("after")),
-                            "sensitive": bool(a.get("sensitive")),
-                            "added": a.get("before") is None,
-                            "removed": a.get("after") is None,
-                        }
-                        for a in r.get("changed_attributes", [])
-                    ],
-                }
-                for r in resources
-            ],
-        })
-    return {
-        "add": summary.get("add", 0), "change": summary.get("change", 0),
-        "destroy": summary.get("destroy", 0), "replace": summary.get("replace", 0),
-        "groups": groups,
-        "outputs": summary.get("outputs", []),
-        "empty": not groups and not summary.get("outputs"),
-    }

@@ -98,6 +98,8 @@ TABLE = {
     W + "runs/new/": {"GET": (P, 200), "POST": (P, 400)},
     W + "runs/<int:task_id>/": {"GET": (R, 200)},
     W + "runs/<int:task_id>/logs/": {"GET": (R, 200)},
+    W + "runs/<int:task_id>/plan/": {"GET": (R, 200)},  # the plan alone (HTMX: its filtered body)
+    W + "runs/<int:task_id>/plan/resource/": {"GET": (R, 200)},  # one resource's attribute changes
     W + "runs/<int:task_id>/confirm/": {"POST": (A, 302)},
     W + "runs/<int:task_id>/discard/": {"POST": (A, 302)},
     W + "runs/<int:task_id>/cancel/": {"POST": (A, 302)},
@@ -215,6 +217,7 @@ QUERIES = {  # query strings some GETs need to show something (compare pages)
     API + "code-versions/compare": "?from=1&to=1",
     API + "state-versions/compare": "?from=1&to=2",
     API + "resources/<resource_pk>/versions/compare": "?from=1&to=2",
+    W + "runs/<int:task_id>/plan/resource/": "?address=terraform_data.web",
 }
 
 
@@ -258,7 +261,10 @@ def world(db):
     task = WorkspaceTask.objects.create(
         workspace=ws, task_type="plan_and_apply", status="planned", stage="awaiting_confirmation",
         started_at=timezone.now(), code_version=ws.current_code_version, plan_file=b"plan", has_changes=True,
-        change_summary={"resources": [], "outputs": []},
+        change_summary={"resources": [{"address": "terraform_data.web", "type": "terraform_data", "name": "web",
+                                       "module": None, "action": "update", "changed_attributes": [
+                                           {"name": "input", "before": "v1", "after": "v2", "sensitive": False}]}],
+                        "outputs": []},
         context={"code_version": ws.current_code_version.number, "variables_checksum": variables_checksum(ws),
                  "state_serial": 2, "resource_versions": {str(resource.pk): 2}},
     )

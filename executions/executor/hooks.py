@@ -96,7 +96,7 @@ def run_hooks(run, hook_stage: str, *, failure=None) -> list[HookResult]:
         run_id=task.pk, run_type=task.task_type, workspace=task.workspace.name, stage=hook_stage,
         plan_json_path=str(plan_json) if plan_json and plan_json.exists() else "",
         work_dir=str(run.workdir.path) if run.workdir else "",
-        plan_summary={k: v for k, v in (plan_task.change_summary or {}).items() if k != "resources"},
+        plan_summary={k: v for k, v in (plan_task.change_summary or {}).items() if k not in ("resources", "unchanged")},
         failure={"message": failure.message, "category": failure.category} if failure else None,
     )
     results, blocking = [], None
