@@ -138,26 +138,49 @@ class LogPage:
     complete: bool
 
 
-def log_page(*, task: WorkspaceTask, after: int = 0, line: int = 0, stage: str = "") -> LogPage:
+RUN_PAGE_LOG_LINES = 1000  # the run page shows the log's last lines; Raw/Download have all
+
+
+def log_page(*, task: WorkspaceTask, after: int = 0, line: int = 0, stage: str = "", tail: int = 0) -> LogPage:
     """The log chunks after ``after`` as numbered lines, continuing from line ``line``.
 
     ``stage`` is the stage of the last chunk the reader already has: a section header is
     emitted whenever the stage changes, so a page and its appended lines read the same.
+    ``tail``: only the last ``tail`` lines (numbered as in the whole log), after a marker saying
+    how many came before — a big plan logs tens of thousands of lines; Raw/Download have them all.
     """
-    chunks = TaskLog.objects.filter(task=task, seq__gt=after).order_by("seq").values_list("seq", "stage", "text")
+    chunks = list(TaskLog.objects.filter(task=task, seq__gt=after).order_by("seq")
+                  .values_list("seq", "stage", "text"))
     lines: list[LogLine] = []
     last_seq, number, complete = after, line, False
+    skip = 0
+    if tail:
+        total = sum(text.count("\n") + 1 for _, chunk_stage, text in chunks if chunk_stage != LOG_COMPLETE_STAGE)
+        skip = max(0, total - tail)
+        if skip:
+            lines.append(LogLine(None, f"{skip:,} earlier lines are not shown here: Raw or Download has the whole log.",
+                                 "marker"))
     for seq, chunk_stage, text in chunks:
         last_seq = seq
         if chunk_stage == LOG_COMPLETE_STAGE:
             complete = True
             lines.append(LogLine(None, text, "marker"))
             continue
+        count = text.count("\n") + 1
+        if skip >= count:  # a chunk before the tail: counted, not rendered
+            skip -= count
+            number += count
+            stage = chunk_stage or stage
+            continue
         if chunk_stage and chunk_stage != stage:
             lines.append(LogLine(None, Stage(chunk_stage).label if chunk_stage in Stage.values else chunk_stage,
                                  "section"))
             stage = chunk_stage
-        for raw in text.split("\n"):
+        raws = text.split("\n")
+        if skip:
+            number += skip
+            raws, skip = raws[skip:], 0
+        for raw in raws:
             number += 1
             lines.append(LogLine(number, raw, tone=line_tone(raw)))
     return LogPage(lines=lines, last_seq=last_seq, last_line=number, last_stage=stage, complete=complete)

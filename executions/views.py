@@ -123,7 +123,7 @@ def run_detail_view(request, name, task_id):
     task = selectors.run_get(workspace=workspace, task_id=task_id)
     context = _run_context(workspace, task, request.user, plan_query_from(request))
     if not request.htmx:
-        log = selectors.log_page(task=task)
+        log = selectors.log_page(task=task, tail=selectors.RUN_PAGE_LOG_LINES)
         context |= {"log": log, "log_final": selectors.log_is_final(task, log)}
     # An HTMX request (the "run-updated" refresh) gets the header, with plan and details out of band.
     return render_page(request, "executions/run_detail.html", context, fragment="run-refresh")
