@@ -97,7 +97,12 @@ def queue_blocker(task: WorkspaceTask) -> WorkspaceTask | None:
         return None
     others = _tasks().filter(workspace_id=task.workspace_id).exclude(pk=task.pk)
     statuses = [Status.RUNNING] if task.is_speculative else [Status.RUNNING, Status.PLANNED, Status.POLICY_OVERRIDE]
-    return others.filter(status__in=statuses).order_by("id").first()
+    blocker = others.filter(status__in=statuses).order_by("id").first()
+    if blocker is None and not task.is_speculative and task.task_type != WorkspaceTask.TaskType.APPLY:
+        # a confirmed earlier run keeps the workspace until its apply ends
+        blocker = (others.filter(status=Status.QUEUED, task_type=WorkspaceTask.TaskType.APPLY,
+                                 plan_task_id__lt=task.pk).order_by("plan_task_id").first())
+    return blocker
 
 
 # --- logs -----------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import uuid
 import re
 
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -87,14 +88,19 @@ def dispatch_workspace(workspace_id: int) -> int | None:
 
 def next_startable_task(workspace_id: int) -> WorkspaceTask | None:
     """FIFO per workspace; nothing while one runs; a plan awaiting confirmation holds back
-    later plans and applies (a speculative plan may still run); a locked workspace waits."""
+    later plans and applies (a speculative plan may still run); a locked workspace waits.
+
+    A plan and its apply are one run: the apply queues at its plan's position (ordered by
+    its plan's id), so a confirmed plan is applied before any run requested after it.
+    """
     if Workspace.objects.filter(pk=workspace_id, locked=True).exists():
         return None
     tasks = WorkspaceTask.objects.filter(workspace_id=workspace_id)
     if tasks.filter(status=Status.RUNNING).exists():
         return None
     awaiting = tasks.filter(status__in=(Status.PLANNED, Status.POLICY_OVERRIDE)).exists()
-    startable = [task for task in tasks.filter(status=Status.QUEUED).order_by("id")
+    queued = tasks.filter(status=Status.QUEUED).annotate(run_position=Coalesce("plan_task_id", "id"))
+    startable = [task for task in queued.order_by("run_position", "id")
                  if not (awaiting and not task.is_speculative)]
     operators = any(not task.is_drift_check for task in startable)
     for task in startable:
