@@ -65,8 +65,9 @@ def plan_and_apply_client(api: Api, workspace: str, result: ClientResult, *, con
             result.errors.append(response.text[:300])
             return
         result.plan_id = response.json()["id"]
-        plan = _wait(api, result.plan_id,
-                     lambda b: b["status"] in ENDED or b["status"] == Status.PLANNED or b["apply_task_ids"], deadline)
+        # auto-apply confirms a plan a moment after it is planned: without confirming, wait for its apply
+        plan = _wait(api, result.plan_id, lambda b: b["status"] in ENDED or b["apply_task_ids"]
+                     or (confirm and b["status"] == Status.PLANNED), deadline)
         if plan["status"] == Status.PLANNED and confirm:
             confirmed = api.call("POST", f"/tasks/{result.plan_id}/confirm", json={"comment": "as soon as planned"})
             if confirmed.status_code != 201:
