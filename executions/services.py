@@ -281,6 +281,24 @@ def task_confirm(*, task, user=None, comment: str = "") -> WorkspaceTask:
 
 
 @transaction.atomic
+def task_plan_again(*, task, user=None) -> WorkspaceTask:
+    """A fresh plan & apply run with the same targets, for a plan that can no longer be applied.
+
+    A plan still awaiting confirmation holds later runs back: it is discarded first, so the new
+    run plans at once (as HCP Terraform's "plan again" does)."""
+    plan = WorkspaceTask.objects.select_for_update().get(pk=task.pk)
+    if plan.task_type != TaskType.PLAN_AND_APPLY:
+        raise Conflict("Only a plan & apply run can be planned again; start a new run instead.")
+    if plan.status in (Status.PLANNED, Status.POLICY_OVERRIDE):
+        task_discard(task=plan, user=user)
+    elif plan.status not in WorkspaceTask.TERMINAL:
+        raise Conflict(f"Run #{plan.pk} is {plan.get_status_display().lower()}: wait for it to end.")
+    return task_queue_run(workspace=plan.workspace, kind=TaskType.PLAN_AND_APPLY, targets=plan.targets,
+                          message=f"Plan again (run #{plan.pk}){': ' + plan.message if plan.message else ''}"[:500],
+                          user=user)
+
+
+@transaction.atomic
 def task_discard(*, task, user=None) -> WorkspaceTask:
     plan = WorkspaceTask.objects.select_for_update().get(pk=task.pk)
     if plan.status not in (Status.PLANNED, Status.POLICY_OVERRIDE):

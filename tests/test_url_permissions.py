@@ -100,6 +100,7 @@ TABLE = {
     W + "runs/<int:task_id>/logs/": {"GET": (R, 200)},
     W + "runs/<int:task_id>/confirm/": {"POST": (A, 302)},
     W + "runs/<int:task_id>/discard/": {"POST": (A, 302)},
+    W + "runs/<int:task_id>/plan-again/": {"POST": (A, 302)},  # discards the waiting plan, queues a new run
     W + "runs/<int:task_id>/cancel/": {"POST": (A, 302)},
     W + "resources/": {"GET": (R, 200)},
     W + "resources/new/": {"GET": (P, 200), "POST": (P, 400)},
