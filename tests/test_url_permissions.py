@@ -143,6 +143,7 @@ TABLE = {
     "api/v1/tasks/<task_id>/logs/download": {"GET": (R, 200)},
     "api/v1/tasks/<task_id>/confirm": {"POST": (A, 409, {"comment": "ok"})},  # the plan is stale: refused
     "api/v1/tasks/<task_id>/discard": {"POST": (A, 200)},
+    "api/v1/tasks/<task_id>/plan-again": {"POST": (A, 201)},
     "api/v1/tasks/<task_id>/cancel": {"POST": (A, 202)},
     API + "lock": {"POST": (A, 200, {"reason": "maintenance"})},
     API + "unlock": {"POST": (A, 200)},
