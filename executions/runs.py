@@ -65,6 +65,12 @@ def run_list(*, workspace, status_filter: str = "all"):
     return qs
 
 
+def latest_runs(*, workspace, limit: int = 5) -> list:
+    """The overview's last runs, as runs (their status from the annotation: no apply rows read)."""
+    qs = runs_of(workspace).select_related("created_by").order_by("-created_at", "-id")
+    return [Run(plan=task, apply=None) for task in qs[:limit]]
+
+
 def run_filter_counts(*, workspace) -> dict[str, int]:
     """How many runs (not tasks) each filter holds, in one query."""
     counts = {key: 0 for key in RUN_FILTERS}
@@ -83,20 +89,36 @@ class Run:
     plan: WorkspaceTask
     apply: WorkspaceTask | None
 
+    def __getattr__(self, name):
+        # Anything else (message, created_at, change_summary…) is the plan task's: a page that
+        # listed tasks lists runs unchanged.
+        if name in ("plan", "apply"):
+            raise AttributeError(name)
+        return getattr(self.plan, name)
+
     @property
     def pk(self) -> int:
         return self.plan.pk
 
+    def get_status_display(self) -> str:
+        return self.status_label
+
+    @property
+    def _apply_status(self) -> str | None:
+        if self.plan.status != Status.CONFIRMED:
+            return None
+        if self.apply is not None:
+            return self.apply.status
+        return getattr(self.plan, "apply_status", None)  # annotated by runs_of (no apply row fetched)
+
     @property
     def status(self) -> str:
-        if self.apply is not None and self.plan.status == Status.CONFIRMED:
-            return self.apply.status
-        return self.plan.status
+        return self._apply_status or self.plan.status
 
     @property
     def status_label(self) -> str:
-        if self.apply is not None and self.plan.status == Status.CONFIRMED:
-            return APPLY_LABELS.get(self.apply.status, self.apply.get_status_display())
+        if self._apply_status:
+            return APPLY_LABELS.get(self._apply_status, Status(self._apply_status).label)
         if self.plan.status == Status.FAILED and self.plan.task_type == TaskType.PLAN_AND_APPLY:
             return "Plan errored"
         return self.plan.get_status_display()

@@ -7,7 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -37,31 +37,7 @@ def _tasks():
     return WorkspaceTask.objects.defer(*HEAVY_FIELDS)
 
 
-def run_list(*, workspace, status_filter: str = "all"):
-    """A workspace's runs, newest first, with what the runs table shows (no N+1)."""
-    statuses = RUN_FILTERS.get(status_filter, RUN_FILTERS["all"])[1]
-    qs = (
-        _tasks()
-        .filter(workspace=workspace)
-        .select_related("created_by", "code_version", "plan_task")
-        .defer(*(f"plan_task__{f}" for f in HEAVY_FIELDS), "code_version__code", "plan_task__context")
-        .order_by("-created_at", "-id")
-    )
-    if statuses:
-        qs = qs.filter(status__in=statuses)
-    return qs
-
-
-def run_filter_counts(*, workspace) -> dict[str, int]:
-    """How many runs each filter holds, in one query."""
-    counts = {key: 0 for key in RUN_FILTERS}
-    rows = WorkspaceTask.objects.filter(workspace=workspace).values_list("status").order_by()
-    for status, n in rows.annotate(n=Count("id")):
-        counts["all"] += n
-        for key, (_, statuses) in RUN_FILTERS.items():
-            if statuses and status in statuses:
-                counts[key] += n
-    return counts
+# The runs list and its filter counts (one row per run) are in executions/runs.py.
 
 
 def run_get(*, workspace, task_id: int, with_related: bool = True) -> WorkspaceTask:
@@ -81,10 +57,6 @@ def run_get(*, workspace, task_id: int, with_related: bool = True) -> WorkspaceT
         )
     )
     return get_object_or_404(qs, workspace=workspace, pk=task_id)
-
-
-def latest_runs(*, workspace, limit: int = 5):
-    return list(run_list(workspace=workspace)[:limit])
 
 
 def pending_confirmation(*, workspace) -> WorkspaceTask | None:

@@ -145,3 +145,11 @@ def test_api_task_objects_name_their_run_and_both_task_ids(auth_client, workspac
     response = auth_client.post(f"/api/v1/tasks/{stale.pk}/plan-again", data=json.dumps({}),
                                 content_type="application/json")
     assert response.status_code == 201 and response.json()["run_status"] == "queued"
+
+
+def test_the_overview_shows_the_latest_run_with_its_real_outcome(auth_client, workspace):
+    plan, _ = _plan_with_errored_apply(workspace)
+    html = auth_client.get(reverse("workspace_overview", args=[workspace.name])).content.decode()
+    card = html[html.index('id="latest-run"'):]
+    card = card[:card.index("</section>")]
+    assert f"#{plan.pk}" in card and "Apply errored" in card and "status-failed" in card
