@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 from pydantic import Field
 
-from executions import services
+from executions import runs, services
 from executions.drift import latest_drift
 from executions.executor import stages
 from executions.executor.logs import log_text
@@ -65,6 +65,29 @@ class TaskOut(Schema):
     cost_estimate: dict
     policy_results: list[dict]
     policy_overrides: list[dict]
+    # A plan and its apply are one run (issue 16): the run's id is its plan task's, and its
+    # status the real outcome (a confirmed plan whose apply errored is "failed").
+    run_id: int
+    apply_task_id: int | None
+    run_status: str
+    run_status_label: str
+
+    @staticmethod
+    def resolve_run_id(obj):
+        return obj.plan_task_id if obj.task_type == WorkspaceTask.TaskType.APPLY else obj.pk
+
+    @staticmethod
+    def resolve_apply_task_id(obj):
+        run = runs.run_of(obj)
+        return run.apply.pk if run.apply else None
+
+    @staticmethod
+    def resolve_run_status(obj):
+        return runs.run_of(obj).status
+
+    @staticmethod
+    def resolve_run_status_label(obj):
+        return runs.run_of(obj).status_label
 
     @staticmethod
     def resolve_policy_results(obj):
@@ -152,7 +175,8 @@ RUN_PREFETCH = ("apply_tasks", "hook_results", "policy_results", "policy_overrid
 
 
 def load_task(task_id: int) -> WorkspaceTask:
-    qs = WorkspaceTask.objects.defer(*HEAVY_FIELDS).select_related("workspace", "code_version", "created_by")
+    qs = (WorkspaceTask.objects.defer(*HEAVY_FIELDS, *(f"plan_task__{f}" for f in HEAVY_FIELDS))
+          .select_related("workspace", "code_version", "created_by", "plan_task"))
     return get_object_or_404(qs.prefetch_related(*RUN_PREFETCH), pk=task_id)
 
 
@@ -222,7 +246,8 @@ def list_runs(request, name: str, status: str = "all", limit: Annotated[int, Fie
                           errors={"status": ["unknown filter"]})
     limit = max(1, min(limit, 200))
     qs = (WorkspaceTask.objects.defer(*HEAVY_FIELDS).filter(workspace=workspace_for(request.user, name, Role.READER))
-          .select_related("workspace", "code_version", "created_by").prefetch_related(*RUN_PREFETCH)
+          .defer(*(f"plan_task__{f}" for f in HEAVY_FIELDS))
+          .select_related("workspace", "code_version", "created_by", "plan_task").prefetch_related(*RUN_PREFETCH)
           .order_by("-created_at", "-id"))
     statuses = RUN_FILTERS[status][1]
     if statuses:
@@ -256,6 +281,13 @@ def download_logs(request, task_id: int):
 def confirm(request, task_id: int, payload: ConfirmIn):
     apply = services.task_confirm(task=task_for(request, task_id, Role.APPLIER), user=request.user, comment=payload.comment)
     return Status(201, load_task(apply.pk))
+
+
+@router.post("/tasks/{task_id}/plan-again", response={201: TaskOut})
+def plan_again(request, task_id: int):
+    """A new plan & apply run with the same targets; a stale plan still waiting is discarded first."""
+    task = services.task_plan_again(task=task_for(request, task_id, Role.APPLIER), user=request.user)
+    return Status(201, load_task(task.pk))
 
 
 @router.post("/tasks/{task_id}/discard", response=TaskOut)

@@ -6,7 +6,7 @@ Read-only; every function issues a bounded number of queries whatever the number
 import re
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -36,31 +36,7 @@ def _tasks():
     return WorkspaceTask.objects.defer(*HEAVY_FIELDS)
 
 
-def run_list(*, workspace, status_filter: str = "all"):
-    """A workspace's runs, newest first, with what the runs table shows (no N+1)."""
-    statuses = RUN_FILTERS.get(status_filter, RUN_FILTERS["all"])[1]
-    qs = (
-        _tasks()
-        .filter(workspace=workspace)
-        .select_related("created_by", "code_version", "plan_task")
-        .defer(*(f"plan_task__{f}" for f in HEAVY_FIELDS), "code_version__code", "plan_task__context")
-        .order_by("-created_at", "-id")
-    )
-    if statuses:
-        qs = qs.filter(status__in=statuses)
-    return qs
-
-
-def run_filter_counts(*, workspace) -> dict[str, int]:
-    """How many runs each filter holds, in one query."""
-    counts = {key: 0 for key in RUN_FILTERS}
-    rows = WorkspaceTask.objects.filter(workspace=workspace).values_list("status").order_by()
-    for status, n in rows.annotate(n=Count("id")):
-        counts["all"] += n
-        for key, (_, statuses) in RUN_FILTERS.items():
-            if statuses and status in statuses:
-                counts[key] += n
-    return counts
+# The runs list and its filter counts (one row per run) are in executions/runs.py.
 
 
 def run_get(*, workspace, task_id: int, with_related: bool = True) -> WorkspaceTask:
@@ -82,10 +58,6 @@ def run_get(*, workspace, task_id: int, with_related: bool = True) -> WorkspaceT
     return get_object_or_404(qs, workspace=workspace, pk=task_id)
 
 
-def latest_runs(*, workspace, limit: int = 5):
-    return list(run_list(workspace=workspace)[:limit])
-
-
 def pending_confirmation(*, workspace) -> WorkspaceTask | None:
     return _tasks().filter(workspace=workspace, status=Status.PLANNED).order_by("created_at", "id").first()
 
@@ -96,7 +68,12 @@ def queue_blocker(task: WorkspaceTask) -> WorkspaceTask | None:
         return None
     others = _tasks().filter(workspace_id=task.workspace_id).exclude(pk=task.pk)
     statuses = [Status.RUNNING] if task.is_speculative else [Status.RUNNING, Status.PLANNED, Status.POLICY_OVERRIDE]
-    return others.filter(status__in=statuses).order_by("id").first()
+    blocker = others.filter(status__in=statuses).order_by("id").first()
+    if blocker is None and not task.is_speculative and task.task_type != WorkspaceTask.TaskType.APPLY:
+        # a confirmed earlier run keeps the workspace until its apply ends
+        blocker = (others.filter(status=Status.QUEUED, task_type=WorkspaceTask.TaskType.APPLY,
+                                 plan_task_id__lt=task.pk).order_by("plan_task_id").first())
+    return blocker
 
 
 # --- logs -----------------------------------------------------------------------------------

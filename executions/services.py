@@ -32,6 +32,7 @@ import uuid
 import re
 
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -88,14 +89,19 @@ def dispatch_workspace(workspace_id: int) -> int | None:
 
 def next_startable_task(workspace_id: int) -> WorkspaceTask | None:
     """FIFO per workspace; nothing while one runs; a plan awaiting confirmation holds back
-    later plans and applies (a speculative plan may still run); a locked workspace waits."""
+    later plans and applies (a speculative plan may still run); a locked workspace waits.
+
+    A plan and its apply are one run: the apply queues at its plan's position (ordered by
+    its plan's id), so a confirmed plan is applied before any run requested after it.
+    """
     if Workspace.objects.filter(pk=workspace_id, locked=True).exists():
         return None
     tasks = WorkspaceTask.objects.filter(workspace_id=workspace_id)
     if tasks.filter(status=Status.RUNNING).exists():
         return None
     awaiting = tasks.filter(status__in=(Status.PLANNED, Status.POLICY_OVERRIDE)).exists()
-    startable = [task for task in tasks.filter(status=Status.QUEUED).order_by("id")
+    queued = tasks.filter(status=Status.QUEUED).annotate(run_position=Coalesce("plan_task_id", "id"))
+    startable = [task for task in queued.order_by("run_position", "id")
                  if not (awaiting and not task.is_speculative)]
     operators = any(not task.is_drift_check for task in startable)
     for task in startable:
@@ -273,6 +279,24 @@ def task_confirm(*, task, user=None, comment: str = "") -> WorkspaceTask:
     _drift_checks_yield(workspace, apply)
     _on_commit_dispatch(workspace.pk)
     return apply
+
+
+@transaction.atomic
+def task_plan_again(*, task, user=None) -> WorkspaceTask:
+    """A fresh plan & apply run with the same targets, for a plan that can no longer be applied.
+
+    A plan still awaiting confirmation holds later runs back: it is discarded first, so the new
+    run plans at once (as HCP Terraform's "plan again" does)."""
+    plan = WorkspaceTask.objects.select_for_update().get(pk=task.pk)
+    if plan.task_type != TaskType.PLAN_AND_APPLY:
+        raise Conflict("Only a plan & apply run can be planned again; start a new run instead.")
+    if plan.status in (Status.PLANNED, Status.POLICY_OVERRIDE):
+        task_discard(task=plan, user=user)
+    elif plan.status not in WorkspaceTask.TERMINAL:
+        raise Conflict(f"Run #{plan.pk} is {plan.get_status_display().lower()}: wait for it to end.")
+    return task_queue_run(workspace=plan.workspace, kind=TaskType.PLAN_AND_APPLY, targets=plan.targets,
+                          message=f"Plan again (run #{plan.pk}){': ' + plan.message if plan.message else ''}"[:500],
+                          user=user)
 
 
 @transaction.atomic

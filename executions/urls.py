@@ -12,6 +12,7 @@ urlpatterns = [
          name="run_plan_resource"),
     path("workspaces/<str:name>/runs/<int:task_id>/confirm/", views.run_confirm_view, name="run_confirm"),
     path("workspaces/<str:name>/runs/<int:task_id>/discard/", views.run_discard_view, name="run_discard"),
+    path("workspaces/<str:name>/runs/<int:task_id>/plan-again/", views.run_plan_again_view, name="run_plan_again"),
     path("workspaces/<str:name>/runs/<int:task_id>/cancel/", views.run_cancel_view, name="run_cancel"),
     path("notifications/", notes.notification_list_view, name="notification_list"),
     path("notifications/<int:pk>/", notes.notification_detail_view, name="notification_detail"),

@@ -14,14 +14,16 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 
-from executions import selectors
+from executions import runs, selectors
 from executions.executor import stages
 from executions.policies import can_override_policy
 from executions.policy_views import OverrideForm
 from executions.forms import ConfirmForm, RunForm
 from executions.models import IllegalTransition, WorkspaceTask
 from executions.plan_views import plan_context, plan_query_from
-from executions.services import task_cancel, task_confirm, task_discard, task_queue_drift_check, task_queue_run
+from executions.services import (
+    plan_staleness, task_cancel, task_confirm, task_discard, task_plan_again, task_queue_drift_check, task_queue_run,
+)
 from iacplatform.errors import DomainError
 from iacplatform.pages import form_error_from, render_page
 from workspaces.access import workspace_for
@@ -45,12 +47,12 @@ def run_list_view(request, name):
     status_filter = request.GET.get("status", "all")
     if status_filter not in selectors.RUN_FILTERS:
         status_filter = "all"
-    page = Paginator(selectors.run_list(workspace=workspace, status_filter=status_filter),
+    page = Paginator(runs.run_list(workspace=workspace, status_filter=status_filter),
                      RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    counts = selectors.run_filter_counts(workspace=workspace)
+    counts = runs.run_filter_counts(workspace=workspace)
     filters = [(key, label, counts[key]) for key, (label, _) in selectors.RUN_FILTERS.items()]
-    context = {"workspace": workspace, "tab": "runs", "page": page, "status_filter": status_filter,
-               "filters": filters}
+    context = {"workspace": workspace, "tab": "runs", "page": page, "runs": [runs.run_of(t) for t in page],
+               "status_filter": status_filter, "filters": filters}
     return render_page(request, "executions/run_list.html", context, fragment="runs")
 
 
@@ -91,8 +93,11 @@ def _run_context(workspace, task, request_user=None, plan_query=None) -> dict:
     states = list(task.state_versions.all())
     state_saved = bool(states)
     may_apply = workspace.access.can_apply  # a reader or planner sees no confirm/discard/cancel
+    awaiting = task.status == Status.PLANNED and task.task_type == WorkspaceTask.TaskType.PLAN_AND_APPLY
+    stale_reason = plan_staleness(task) if awaiting else None
     return {
-        "workspace": workspace, "tab": "runs", "task": task, "is_apply": is_apply,
+        "workspace": workspace, "tab": "runs", "task": task, "is_apply": is_apply, "run": runs.run_of(task),
+        "stale_reason": stale_reason, "can_plan_again": may_apply and bool(stale_reason),
         "plan_task": plan_task, "apply_task": apply_task if not is_apply else None, "apply_tasks": apply_tasks,
         **plan_context(workspace, task, plan_task, plan_query),
         "steps": selectors.stage_progress(plan_task if not is_apply else task, apply_task=apply_task,
@@ -181,6 +186,16 @@ def run_confirm_view(request, name, task_id):
         return redirect("run_detail", workspace.name, apply_task.pk)
 
     return _act(request, name, task_id, confirm)
+
+
+@require_POST
+def run_plan_again_view(request, name, task_id):
+    def plan_again(workspace, task):
+        new = task_plan_again(task=task, user=request.user)
+        messages.success(request, f"Run #{new.pk} queued: it plans again with the current code, variables and state.")
+        return redirect("run_detail", workspace.name, new.pk)
+
+    return _act(request, name, task_id, plan_again)
 
 
 @require_POST

@@ -10,6 +10,7 @@ from django.db.models.functions import RowNumber
 
 from executions import drift, selectors, services
 from executions.models import Notification, WorkspaceTask
+from executions.runs import latest_runs
 from executions.notifications import notify_event
 from workspaces.runs import RunsPort
 
@@ -86,7 +87,7 @@ class ExecutionsRuns(RunsPort):
         return counts, recent
 
     def overview(self, workspace) -> dict:
-        runs = selectors.latest_runs(workspace=workspace, limit=5)
+        runs = latest_runs(workspace=workspace, limit=5)  # runs, not tasks (issue 16)
         latest = runs[0] if runs else None
         return {"runs": runs, "latest": latest, "latest_active": bool(latest and latest.status in selectors.ACTIVE),
                 "pending": selectors.pending_confirmation(workspace=workspace), "drift": drift.latest_drift(workspace)}

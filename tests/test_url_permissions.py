@@ -102,6 +102,7 @@ TABLE = {
     W + "runs/<int:task_id>/plan/resource/": {"GET": (R, 200)},  # one resource's attribute changes
     W + "runs/<int:task_id>/confirm/": {"POST": (A, 302)},
     W + "runs/<int:task_id>/discard/": {"POST": (A, 302)},
+    W + "runs/<int:task_id>/plan-again/": {"POST": (A, 302)},  # discards the waiting plan, queues a new run
     W + "runs/<int:task_id>/cancel/": {"POST": (A, 302)},
     W + "resources/": {"GET": (R, 200)},
     W + "resources/new/": {"GET": (P, 200), "POST": (P, 400)},
@@ -144,6 +145,7 @@ TABLE = {
     "api/v1/tasks/<task_id>/logs/download": {"GET": (R, 200)},
     "api/v1/tasks/<task_id>/confirm": {"POST": (A, 409, {"comment": "ok"})},  # the plan is stale: refused
     "api/v1/tasks/<task_id>/discard": {"POST": (A, 200)},
+    "api/v1/tasks/<task_id>/plan-again": {"POST": (A, 201)},
     "api/v1/tasks/<task_id>/cancel": {"POST": (A, 202)},
     API + "lock": {"POST": (A, 200, {"reason": "maintenance"})},
     API + "unlock": {"POST": (A, 200)},

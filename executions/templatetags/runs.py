@@ -42,6 +42,14 @@ def duration(task) -> str:
     return format_seconds((end - start) if end >= start else timedelta(0))
 
 
+@register.filter
+def seconds(value) -> str:
+    """A number of seconds as '1m 05s' ('' for None)."""
+    if value is None or value == "":
+        return ""
+    return format_seconds(timedelta(seconds=float(value)))
+
+
 def format_seconds(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     hours, rest = divmod(seconds, 3600)

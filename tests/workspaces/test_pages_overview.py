@@ -68,7 +68,7 @@ def test_overview_queries_are_bounded_with_100_runs_and_resources(auth_client, w
     WorkspaceTask.objects.bulk_create([WorkspaceTask(workspace=workspace, task_type="plan", status="applied")
                                        for _ in range(100)])
     _state(workspace, resources=100)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         assert auth_client.get(reverse("workspace_overview", args=["demo"])).status_code == 200
 
 
