@@ -88,6 +88,7 @@ TABLE = {
     W + "code/versions/<int:number>/": {"GET": (R, 200)},
     W + "code/versions/<int:number>/rollback/": {"POST": (P, 302)},
     W + "code/compare/": {"GET": (R, 200)},
+    W + "configuration/": {"GET": (R, 200)},  # the effective configuration (read-only)
     W + "states/": {"GET": (R, 200)},
     W + "states/upload/": {"GET": (AD, 200), "POST": (AD, 400)},
     W + "states/compare/": {"GET": (R, 200)},
