@@ -8,7 +8,7 @@ from resources.importer import ImportParseError, hcl_to_json
 from resources.services import ON_DUPLICATE
 
 CODE_WIDGET = forms.Textarea(attrs={"class": "code", "spellcheck": "false", "rows": 18, "wrap": "off",
-                                    "autocomplete": "off", "autocapitalize": "off"})
+                                    "autocomplete": "off", "autocapitalize": "off", "data-editor": "code"})
 
 
 class ResourceCodeField(forms.CharField):
