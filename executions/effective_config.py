@@ -30,6 +30,12 @@ class ShownFile:
     file: ConfigFile
     content: str  # masked
     outline: list[OutlineEntry] = field(default_factory=list)
+    written: dict = field(default_factory=dict)  # part label → its HCL as written (resources that came from HCL)
+
+    @property
+    def rows(self) -> list[tuple]:
+        """(origin, HCL as written or "") per part."""
+        return [(part, self.written.get(part.label, "")) for part in self.file.parts]
 
     @property
     def name(self) -> str:
@@ -94,8 +100,13 @@ def effective_configuration(workspace: Workspace) -> EffectiveConfiguration:
     except DomainError as exc:
         config.error = redact(exc.message, secrets)
         return config
+    written = {address: redact(text, secrets) for address, text in WorkspaceResource.objects.filter(
+        workspace=workspace, is_active=True).exclude(current_version__source_text="")
+        .values_list("resource_id", "current_version__source_text")}
     for config_file in files:
         content = redact(config_file.content, secrets)
         outline = hcl_outline(content) if config_file.name.endswith(".tf") else []
-        config.files.append(ShownFile(config_file, content, outline))
+        parts_written = {p.label: written[p.label] for p in config_file.parts
+                         if p.source == "resource" and p.label in written}
+        config.files.append(ShownFile(config_file, content, outline, parts_written))
     return config

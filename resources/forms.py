@@ -30,9 +30,10 @@ class ResourceCodeField(forms.CharField):
                     f"Not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}.") from None
 
         try:
-            return hcl_to_json(text, name="code")
+            hcl_to_json(text, name="code")
         except ImportParseError as exc:
             raise forms.ValidationError(exc.message) from None
+        return text  # HCL: the service keeps it as written (comments included) next to its JSON
 
 
 class ResourceForm(forms.Form):
