@@ -131,6 +131,7 @@ TABLE = {
     API + "code-versions/compare": {"GET": (R, 200)},
     API + "code-versions/<number>": {"GET": (R, 200)},
     API + "code-versions/<number>/rollback": {"POST": (P, 200)},  # version 1 is current: nothing new
+    API + "effective-configuration": {"GET": (R, 200)},
     API + "state-versions": {"GET": (R, 200)},
     API + "state-versions/upload": {"POST": (AD, 201, {"state": "THIRD_STATE", "force": True})},
     API + "state-versions/compare": {"GET": (R, 200)},

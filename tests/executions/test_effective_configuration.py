@@ -145,3 +145,16 @@ def test_code_and_resources_tabs_say_which_source_wins(auth_client, mixed):
         body = auth_client.get(reverse(page, args=["demo"])).content.decode()
         assert 'id="config-sources"' in body and "neither overrides the other" in body, page
         assert link in body, page
+
+
+def test_the_api_answers_the_same_files_and_origins(auth_client, mixed):
+    response = auth_client.get("/api/v1/workspaces/demo/effective-configuration")
+    assert response.status_code == 200
+    data = response.json()
+    assert data["code_version"] == 1 and data["resource_count"] == 2 and data["error"] == ""
+    files = {f["name"]: f for f in data["files"]}
+    assert files["main.tf"]["content"] == HCL_CODE and files["main.tf"]["language"] == "hcl"
+    origins = {p["label"]: (p["source"], p["number"]) for p in files["main.tf.json"]["parts"]}
+    assert origins["terraform_data.web"] == ("resource", 1)
+    assert SECRET not in response.content.decode()
+    assert auth_client.get("/api/v1/workspaces/nope/effective-configuration").status_code == 404
