@@ -80,3 +80,15 @@ def test_a_json_import_keeps_no_text(workspace):
     doc = {"resource": {"terraform_data": {"web": {"input": "v1"}}}}
     resources_import(workspace=workspace, files={"main.tf.json": json.dumps(doc)})
     assert _web(workspace).current_version.source_text == ""
+
+
+def test_hcl_code_gets_imported_blocks_with_the_comments_above_them(workspace):
+    from workspaces.code.services import code_version_save
+
+    code_version_save(workspace=workspace, code='variable "old" {}\n', code_format="hcl")
+    resources_import(workspace=workspace, files={"main.tf": IMPORTED.replace(
+        'variable "region"', '# Where everything runs.\nvariable "region"')})
+    workspace.refresh_from_db()
+    code = workspace.current_code_version.code
+    assert '# Where everything runs.\nvariable "region" {' in code
+    assert "# The front page bucket" not in code  # the resource's comments went with the resource
