@@ -99,6 +99,8 @@
           CM.keymap.of([CM.indentWithTab]),
           language.of(extensionFor(kind)),
           CM.EditorView.contentAttributes.of({ "aria-label": label }),
+          // Through the facet: the editor rewrites its own class attribute on every update.
+          CM.EditorView.editorAttributes.of({ class: "code-editor", "data-editor-for": textarea.name }),
           CM.EditorView.updateListener.of(function (update) {
             if (!update.docChanged) return;
             textarea.value = update.state.doc.toString();
@@ -109,8 +111,6 @@
       }),
     });
     textarea.parentNode.insertBefore(view.dom, textarea.nextSibling);
-    view.dom.classList.add("code-editor");
-    view.dom.dataset.editorFor = textarea.name;
     textarea.style.display = "none";
     textarea.editorView = view;
     const format = textarea.form && textarea.form.querySelector("select[name=code_format]");
