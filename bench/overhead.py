@@ -8,9 +8,9 @@ Runs the same terraform_data configuration (100 and 500 resources):
   (c) the same as (b) with one advisory script hook, one policy set (Rego, advisory) and cost
       estimation with a catalog that prices terraform_data (``*_checks_*`` figures).
 Prints `BENCH <metric> <value>` lines. Uses DATABASE_URL when set (else the local SQLite file).
-Then the same again with monitoring on (issue 14): one global webhook channel wanting every event
-(a local receiver answering 200) and /metrics scraped every second; those lines end in `_monitored`,
-so both sets of ratios are printed side by side.
+  (d) the same as (b) with monitoring on (issue 14): one global webhook channel wanting every event
+      (a local receiver answering 200) and /metrics scraped every second (``*_monitored`` figures).
+Each repeat runs (a)–(d) back to back, so the host's load changes hit every variant alike.
 
     .venv/bin/python bench/overhead.py
 """
@@ -203,29 +203,51 @@ class Monitoring:
     def close(self):
         self.stop.set()
         self.thread.join()
-        print(f"BENCH monitored_scrapes {self.scrapes}")
-        print(f"BENCH monitored_notifications_received {_Receiver.received}")
         NotificationChannel.objects.filter(pk=self.channel.pk).delete()
         self.server.shutdown()
+        return self.scrapes
 
 
-def measure(suffix: str, *, checks: bool = False) -> None:
+def monitored(n: int, tag: str, totals: dict) -> tuple[float, float]:
+    monitoring = Monitoring()
+    try:
+        return platform(n, tag)
+    finally:
+        totals["scrapes"] += monitoring.close()
+
+
+VARIANTS = ("", "_checks", "_monitored")
+
+
+def measure() -> None:
+    """Each repeat runs bare terraform and the three platform variants back to back (plain; with
+    one advisory hook, one policy set and cost estimation; with metrics scraped and one channel),
+    so a change of the host's load hits every variant alike; the medians are printed."""
+    totals = {"scrapes": 0}
     for n in (100, 500):
-        # Alternate the two sides and keep the medians: one slow run must not decide the ratio.
-        runs = [(bare(n), platform(n, f"run{i}{suffix}", checks=checks)) for i in range(REPEATS)]
-        bare_plan = statistics.median(b[0] for b, _ in runs)
-        bare_apply = statistics.median(b[1] for b, _ in runs)
-        plat_plan = statistics.median(p[0] for _, p in runs)
-        plat_apply = statistics.median(p[1] for _, p in runs)
-        print(f"BENCH bare_plan_{n}_s{suffix} {bare_plan:.3f}")
-        print(f"BENCH platform_plan_{n}_s{suffix} {plat_plan:.3f}")
-        print(f"BENCH plan_ratio_{n}{suffix} {plat_plan / bare_plan:.3f}")
-        print(f"BENCH bare_apply_{n}_s{suffix} {bare_apply:.3f}")
-        print(f"BENCH platform_apply_{n}_s{suffix} {plat_apply:.3f}")
-        if n == 500:
-            print(f"BENCH apply_ratio_{n}{suffix} {plat_apply / bare_apply:.3f}")
+        rows = {variant: [] for variant in VARIANTS}
+        bares = []
+        for i in range(REPEATS):
+            bares.append(bare(n))
+            rows[""].append(platform(n, f"run{i}"))
+            rows["_checks"].append(platform(n, f"run{i}_checks", checks=True))
+            rows["_monitored"].append(monitored(n, f"run{i}_monitored", totals))
+        bare_plan = statistics.median(b[0] for b in bares)
+        bare_apply = statistics.median(b[1] for b in bares)
+        for suffix in VARIANTS:
+            plat_plan = statistics.median(p[0] for p in rows[suffix])
+            plat_apply = statistics.median(p[1] for p in rows[suffix])
+            print(f"BENCH bare_plan_{n}_s{suffix} {bare_plan:.3f}")
+            print(f"BENCH platform_plan_{n}_s{suffix} {plat_plan:.3f}")
+            print(f"BENCH plan_ratio_{n}{suffix} {plat_plan / bare_plan:.3f}")
+            print(f"BENCH bare_apply_{n}_s{suffix} {bare_apply:.3f}")
+            print(f"BENCH platform_apply_{n}_s{suffix} {plat_apply:.3f}")
+            if n == 500:
+                print(f"BENCH apply_ratio_{n}{suffix} {plat_apply / bare_apply:.3f}")
         sys.stdout.flush()
-    print(f"BENCH queue_start_median_s{suffix} {queue_start_latency():.3f}")
+    print(f"BENCH monitored_scrapes {totals['scrapes']}")
+    print(f"BENCH monitored_notifications_received {_Receiver.received}")
+    print(f"BENCH queue_start_median_s {queue_start_latency():.3f}")
 
 
 def main() -> None:
@@ -239,14 +261,7 @@ def main() -> None:
     try:
         time.sleep(2)
         queue_start_latency(4)  # warm-up: each worker process pays its imports and terraform check once
-        measure("")
-        # with one advisory hook, one policy set and cost estimation enabled
-        measure("_checks", checks=True)
-        monitoring = Monitoring()
-        try:
-            measure("_monitored")
-        finally:
-            monitoring.close()
+        measure()
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:

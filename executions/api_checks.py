@@ -26,6 +26,7 @@ class HookIn(Schema):
     secret: str | None = None
     function: str = ""
     timeout: int = 30
+    asynchronous: bool = False
     enabled: bool = True
 
 
@@ -40,6 +41,7 @@ class HookOut(Schema):
     url: str
     function: str
     timeout: int
+    asynchronous: bool
     enabled: bool
     has_secret: bool
 

@@ -37,6 +37,9 @@ class Hook(models.Model):
     secret = models.TextField(blank=True, editable=False)  # http: HMAC key, Fernet-encrypted
     function = models.CharField(max_length=200, blank=True)  # function: dotted path in IAC_HOOK_FUNCTIONS
     timeout = models.PositiveIntegerField(default=30)
+    # http: the answer may only acknowledge (e.g. 202); the result is POSTed later to the payload's
+    # callback URL with its token (like HCP Terraform's run tasks). ``timeout`` bounds the wait.
+    asynchronous = models.BooleanField(default=False)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -48,6 +51,22 @@ class Hook(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.kind}, {self.stage})"
+
+
+class HookCallback(models.Model):
+    """The result an asynchronous HTTP hook sent to its callback URL (executor/hooks.py waits for it)."""
+
+    task = models.ForeignKey(WorkspaceTask, on_delete=models.CASCADE, related_name="hook_callbacks")
+    hook = models.ForeignKey(Hook, on_delete=models.CASCADE, related_name="callbacks")
+    stage = models.CharField(max_length=16)
+    status = models.CharField(max_length=16)
+    message = models.TextField(blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "hook", "stage"],
+                                               name="%(app_label)s_%(class)s_once_per_point")]
 
 
 class HookResult(models.Model):

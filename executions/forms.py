@@ -88,5 +88,6 @@ class HookForm(forms.ModelForm):
 
     class Meta:
         model = Hook
-        fields = ["name", "stage", "kind", "enforcement", "command", "url", "function", "timeout", "enabled"]
+        fields = ["name", "stage", "kind", "enforcement", "command", "url", "asynchronous", "function", "timeout",
+                  "enabled"]
         widgets = {"command": forms.Textarea(attrs={"rows": 2, "class": "mono"})}

@@ -3,16 +3,19 @@
 Thin: the form is checked, ``executions.hooks`` saves or deletes, the page is rendered.
 """
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from executions.executor.hooks import plan_json_task_id
 from executions.forms import HookForm
-from executions.hooks import can_manage_hooks, hook_delete, hook_save
+from executions.hooks import can_manage_hooks, hook_callback_record, hook_delete, hook_save
 from executions.models import Hook, WorkspaceTask
 from iacplatform.errors import DomainError
 from iacplatform.pages import form_error_from, render_page
@@ -78,3 +81,24 @@ def run_plan_json_view(request, name, task_id):
     if not plan.plan_json:
         raise Http404("This run has no plan JSON.")
     return HttpResponse(decrypt_bytes(plan.plan_json), content_type="application/json")
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def hook_callback_view(request):
+    """An asynchronous HTTP hook's result: ``Authorization: Bearer <callback_token>`` and a JSON
+    body ``{"status": "passed" | "failed", "message", "url"}``. The token is the authentication."""
+    auth = request.headers.get("Authorization", "")
+    token = auth[len("Bearer "):].strip() if auth.startswith("Bearer ") else ""
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"detail": "The body is not JSON.", "errors": {}}, status=400)
+    if not isinstance(body, dict):
+        return JsonResponse({"detail": "The body must be a JSON object.", "errors": {}}, status=400)
+    try:
+        hook_callback_record(token=token, body=body)
+    except DomainError as exc:
+        return JsonResponse({"detail": exc.message, "errors": getattr(exc, "errors", {}) or {}}, status=exc.status)
+    return JsonResponse({"detail": "Recorded."})

@@ -5,10 +5,11 @@ Running them is ``executions.executor.hooks``.
 """
 
 from django.conf import settings
-from django.db import transaction
+from django.core import signing
+from django.db import IntegrityError, transaction
 
-from executions.models import Hook
-from iacplatform.errors import DomainError
+from executions.models import Hook, HookCallback, WorkspaceTask
+from iacplatform.errors import Conflict, DomainError, NotFound
 from workspaces.access import role_of
 from workspaces.audit import audit_record
 from workspaces.crypto import encrypt_text
@@ -86,3 +87,52 @@ def hooks_for(workspace, stage: str | None = None):
     if stage:
         hooks = hooks.filter(stage=stage)
     return hooks.order_by("workspace_id", "id")
+
+
+# --- asynchronous HTTP hooks: the callback -------------------------------------------------------
+CALLBACK_SALT = "executions.hook-callback"
+CALLBACK_GRACE_SECONDS = 60
+
+
+def hook_callback_token(*, task_id: int, hook: Hook, stage: str) -> str:
+    """The token an asynchronous hook sends back (``Authorization: Bearer <token>``): signed, it
+    names the run, the hook and the pipeline point, and expires with the hook's timeout."""
+    return signing.dumps({"task": task_id, "hook": hook.pk, "stage": stage}, salt=CALLBACK_SALT)
+
+
+class CallbackRefused(DomainError):
+    status = 401
+
+
+def hook_callback_record(*, token: str, body: dict) -> HookCallback:
+    """Store what an asynchronous hook answered for one run; the waiting worker picks it up."""
+    try:
+        claims = signing.loads(token, salt=CALLBACK_SALT)
+    except signing.BadSignature:
+        raise CallbackRefused("A valid callback token is required: Authorization: Bearer <callback_token>.") from None
+    hook = Hook.objects.filter(pk=claims.get("hook")).first()
+    task = WorkspaceTask.objects.filter(pk=claims.get("task")).first()
+    if hook is None or task is None:
+        raise NotFound("The run or the hook of this callback no longer exists.")
+    try:
+        signing.loads(token, salt=CALLBACK_SALT, max_age=hook.timeout + CALLBACK_GRACE_SECONDS)
+    except signing.SignatureExpired:
+        raise CallbackRefused(f"The callback token expired (the hook's timeout is {hook.timeout} s).") from None
+    status, message, url = body.get("status"), body.get("message", ""), body.get("url", "") or ""
+    errors = {}
+    if status not in ("passed", "failed"):
+        errors["status"] = ["passed or failed"]
+    if not isinstance(message, str):
+        errors["message"] = ["a string"]
+    if not isinstance(url, str) or (url and not url.startswith(("http://", "https://"))) or len(url) > 500:
+        errors["url"] = ["an http(s) URL of at most 500 characters"]
+    if errors:
+        field, problems = next(iter(errors.items()))
+        raise DomainError(f"The callback was not recorded: {field}: {problems[0]}.", errors=errors)
+    try:
+        with transaction.atomic():
+            return HookCallback.objects.create(task=task, hook=hook, stage=str(claims.get("stage", ""))[:16],
+                                               status=status, message=message.replace("\x00", "")[:5000],
+                                               url=url.replace("\x00", ""))
+    except IntegrityError:
+        raise Conflict("This hook has already answered for this run and stage.") from None

@@ -393,5 +393,5 @@ class WorkerBeat(models.Model):
 
 # Registered with the app through this module (Django loads ``executions.models``).
 from executions.check_models import (  # noqa: E402,F401
-    Hook, HookResult, PolicyOverride, PolicyResult, PolicySet, PolicySetVersion,
+    Hook, HookCallback, HookResult, PolicyOverride, PolicyResult, PolicySet, PolicySetVersion,
 )

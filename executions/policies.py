@@ -155,12 +155,17 @@ class CheckOutcome:
 
 
 def policy_check_run(*, task: WorkspaceTask, plan: dict, cost: dict | None, save=True,
-                     redact=lambda text: text) -> CheckOutcome:
-    """Evaluate every enabled policy set of the run's workspace and store the results. The
+                     redact=lambda text: text, advisory: bool | None = None) -> CheckOutcome:
+    """Evaluate the enabled policy sets of the run's workspace and store the results: all of them,
+    or only the advisory ones (``advisory=True``) or only the mandatory ones (``False``). The
     input holds the plan's sensitive values; ``redact`` (the run log's) masks them in the messages."""
     doc = policy_input(task=task, plan=plan, cost=cost)
     outcome = CheckOutcome(results=[])
-    for policy_set in policy_sets_for(task.workspace):
+    sets = policy_sets_for(task.workspace)
+    if advisory is not None:
+        sets = sets.filter(enforcement=Enforcement.ADVISORY) if advisory else sets.exclude(
+            enforcement=Enforcement.ADVISORY)
+    for policy_set in sets:
         version = policy_set.current
         if version is None:
             continue

@@ -1,9 +1,8 @@
-"""Reading runs for the console: lists with filters, one run with its partners, logs, plan view.
+"""Reading runs for the console: lists with filters, one run with its partners, logs (the plan view: plan_view.py).
 
 Read-only; every function issues a bounded number of queries whatever the number of rows.
 """
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -139,26 +138,49 @@ class LogPage:
     complete: bool
 
 
-def log_page(*, task: WorkspaceTask, after: int = 0, line: int = 0, stage: str = "") -> LogPage:
+RUN_PAGE_LOG_LINES = 1000  # the run page shows the log's last lines; Raw/Download have all
+
+
+def log_page(*, task: WorkspaceTask, after: int = 0, line: int = 0, stage: str = "", tail: int = 0) -> LogPage:
     """The log chunks after ``after`` as numbered lines, continuing from line ``line``.
 
     ``stage`` is the stage of the last chunk the reader already has: a section header is
     emitted whenever the stage changes, so a page and its appended lines read the same.
+    ``tail``: only the last ``tail`` lines (numbered as in the whole log), after a marker saying
+    how many came before — a big plan logs tens of thousands of lines; Raw/Download have them all.
     """
-    chunks = TaskLog.objects.filter(task=task, seq__gt=after).order_by("seq").values_list("seq", "stage", "text")
+    chunks = list(TaskLog.objects.filter(task=task, seq__gt=after).order_by("seq")
+                  .values_list("seq", "stage", "text"))
     lines: list[LogLine] = []
     last_seq, number, complete = after, line, False
+    skip = 0
+    if tail:
+        total = sum(text.count("\n") + 1 for _, chunk_stage, text in chunks if chunk_stage != LOG_COMPLETE_STAGE)
+        skip = max(0, total - tail)
+        if skip:
+            lines.append(LogLine(None, f"{skip:,} earlier lines are not shown here: Raw or Download has the whole log.",
+                                 "marker"))
     for seq, chunk_stage, text in chunks:
         last_seq = seq
         if chunk_stage == LOG_COMPLETE_STAGE:
             complete = True
             lines.append(LogLine(None, text, "marker"))
             continue
+        count = text.count("\n") + 1
+        if skip >= count:  # a chunk before the tail: counted, not rendered
+            skip -= count
+            number += count
+            stage = chunk_stage or stage
+            continue
         if chunk_stage and chunk_stage != stage:
             lines.append(LogLine(None, Stage(chunk_stage).label if chunk_stage in Stage.values else chunk_stage,
                                  "section"))
             stage = chunk_stage
-        for raw in text.split("\n"):
+        raws = text.split("\n")
+        if skip:
+            number += skip
+            raws, skip = raws[skip:], 0
+        for raw in raws:
             number += 1
             lines.append(LogLine(number, raw, tone=line_tone(raw)))
     return LogPage(lines=lines, last_seq=last_seq, last_line=number, last_stage=stage, complete=complete)
@@ -310,65 +332,3 @@ def _apply_steps(task: WorkspaceTask, failed_stage: str, state_saved: bool) -> l
             walked[-1].state = "done"  # whatever terraform wrote before it stopped was kept
         return walked
     return [Step(k, label, "done") for k, label in steps]
-
-
-# --- plan view ------------------------------------------------------------------------------
-ACTION_ORDER = ["create", "update", "replace", "delete", "read"]
-ACTION_LABELS = {
-    "create": ("will be created", "+"),
-    "update": ("will be updated in-place", "~"),
-    "replace": ("must be replaced", "-/+"),
-    "delete": ("will be destroyed", "-"),
-    "read": ("will be read", "<="),
-}
-MARKERS = {"(sensitive)", "(known after apply)"}
-
-
-def render_value(value) -> str:
-    """A plan value as an operator reads it: markers bare, strings quoted, the rest as JSON."""
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return value if value in MARKERS else json.dumps(value)
-    return json.dumps(value, sort_keys=True)
-
-
-def plan_view(summary: dict | None) -> dict | None:
-    """The change summary grouped by action, values rendered; None when there is no plan yet."""
-    if not summary:
-        return None
-    groups = []
-    for action in ACTION_ORDER:
-        resources = [r for r in summary.get("resources", []) if r.get("action") == action]
-        if not resources:
-            continue
-        label, symbol = ACTION_LABELS[action]
-        groups.append({
-            "action": action, "label": label, "symbol": symbol,
-            "resources": [
-                {
-                    "address": r.get("address", ""),
-                    "module": r.get("module"),
-                    "type": r.get("type", ""),
-                    "attributes": [
-                        {
-                            "name": a.get("name", ""),
-                            "before": render_value(a.get("before")),
-                            "after": render_value(a.get("after")),
-                            "sensitive": bool(a.get("sensitive")),
-                            "added": a.get("before") is None,
-                            "removed": a.get("after") is None,
-                        }
-                        for a in r.get("changed_attributes", [])
-                    ],
-                }
-                for r in resources
-            ],
-        })
-    return {
-        "add": summary.get("add", 0), "change": summary.get("change", 0),
-        "destroy": summary.get("destroy", 0), "replace": summary.get("replace", 0),
-        "groups": groups,
-        "outputs": summary.get("outputs", []),
-        "empty": not groups and not summary.get("outputs"),
-    }

@@ -18,6 +18,7 @@ CHANGE SUMMARY (WorkspaceTask.change_summary, written by the plan pipeline, sens
                     "module": "module.web" | None, "action": "create|update|delete|replace|read|no-op",
                     "changed_attributes": [{"name": "input", "before": <json>, "after": <json>,
                                             "sensitive": bool}]}],
+     "unchanged": [{"address": ..., "type": ..., "module": ...}],  # no-op resources (plans since issue 16)
      "outputs": [{"name": "x", "action": "create|update|delete", "sensitive": bool}]}
     Masked values are the string "(sensitive)"; unknown values are "(known after apply)".
 

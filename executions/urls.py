@@ -1,12 +1,15 @@
 from django.urls import path
 
-from executions import config_views, hook_views, metrics, notification_views as notes, policy_views, views
+from executions import config_views, hook_views, metrics, notification_views as notes, plan_views, policy_views, views
 
 urlpatterns = [
     path("workspaces/<str:name>/runs/", views.run_list_view, name="run_list"),
     path("workspaces/<str:name>/runs/new/", views.run_new_view, name="run_new"),
     path("workspaces/<str:name>/runs/<int:task_id>/", views.run_detail_view, name="run_detail"),
     path("workspaces/<str:name>/runs/<int:task_id>/logs/", views.run_logs_view, name="run_logs"),
+    path("workspaces/<str:name>/runs/<int:task_id>/plan/", plan_views.run_plan_view, name="run_plan"),
+    path("workspaces/<str:name>/runs/<int:task_id>/plan/resource/", plan_views.run_plan_resource_view,
+         name="run_plan_resource"),
     path("workspaces/<str:name>/runs/<int:task_id>/confirm/", views.run_confirm_view, name="run_confirm"),
     path("workspaces/<str:name>/runs/<int:task_id>/discard/", views.run_discard_view, name="run_discard"),
     path("workspaces/<str:name>/runs/<int:task_id>/cancel/", views.run_cancel_view, name="run_cancel"),
@@ -37,6 +40,7 @@ urlpatterns = [
     path("policies/<int:policy_id>/", policy_views.policy_list_view, name="global_policy_edit"),
     path("policies/<int:policy_id>/delete/", policy_views.policy_delete_view, name="global_policy_delete"),
     path("hooks/", hook_views.hook_list_view, name="global_hooks"),
+    path("api/hook-callback/", hook_views.hook_callback_view, name="hook_callback"),
     path("hooks/<int:hook_id>/delete/", hook_views.hook_delete_view, name="global_hook_delete"),
     path("workspaces/<str:name>/drift/check/", views.drift_check_start_view, name="drift_check_start"),
     path("workspaces/<str:name>/drift/<int:task_id>/reconcile/", views.drift_reconcile_view, name="drift_reconcile"),

@@ -20,6 +20,7 @@ from executions.policies import can_override_policy
 from executions.policy_views import OverrideForm
 from executions.forms import ConfirmForm, RunForm
 from executions.models import IllegalTransition, WorkspaceTask
+from executions.plan_views import plan_context, plan_query_from
 from executions.services import task_cancel, task_confirm, task_discard, task_queue_drift_check, task_queue_run
 from iacplatform.errors import DomainError
 from iacplatform.pages import form_error_from, render_page
@@ -81,7 +82,7 @@ def run_new_view(request, name):
 
 
 # --- run page ------------------------------------------------------------------------------
-def _run_context(workspace, task, request_user=None) -> dict:
+def _run_context(workspace, task, request_user=None, plan_query=None) -> dict:
     is_apply = task.task_type == WorkspaceTask.TaskType.APPLY
     plan_task = task.plan_task if is_apply else task
     apply_tasks = list(task.apply_tasks.all()) if not is_apply else []
@@ -93,7 +94,7 @@ def _run_context(workspace, task, request_user=None) -> dict:
     return {
         "workspace": workspace, "tab": "runs", "task": task, "is_apply": is_apply,
         "plan_task": plan_task, "apply_task": apply_task if not is_apply else None, "apply_tasks": apply_tasks,
-        "plan": selectors.plan_view(plan_task.change_summary if plan_task else None),
+        **plan_context(workspace, task, plan_task, plan_query),
         "steps": selectors.stage_progress(plan_task if not is_apply else task, apply_task=apply_task,
                                           failed_stage=failed_stage, state_saved=state_saved),
         "failed_stage": WorkspaceTask.Stage(failed_stage).label if failed_stage in WorkspaceTask.Stage.values else "",
@@ -120,9 +121,9 @@ def _run_context(workspace, task, request_user=None) -> dict:
 def run_detail_view(request, name, task_id):
     workspace = workspace_for(request.user, name, Role.READER, detailed=True)
     task = selectors.run_get(workspace=workspace, task_id=task_id)
-    context = _run_context(workspace, task, request.user)
+    context = _run_context(workspace, task, request.user, plan_query_from(request))
     if not request.htmx:
-        log = selectors.log_page(task=task)
+        log = selectors.log_page(task=task, tail=selectors.RUN_PAGE_LOG_LINES)
         context |= {"log": log, "log_final": selectors.log_is_final(task, log)}
     # An HTMX request (the "run-updated" refresh) gets the header, with plan and details out of band.
     return render_page(request, "executions/run_detail.html", context, fragment="run-refresh")

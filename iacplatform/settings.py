@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 
 
-from iacplatform.env import database_from_url, env_bool, env_int, env_list, env_str
+from iacplatform.env import database_from_url, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -259,6 +259,11 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    # On PostgreSQL the workers wake on LISTEN/NOTIFY when a run is queued (iacplatform/broker.py);
+    # elsewhere it is the ORM broker polling every `poll` seconds.
+    Q_CLUSTER["broker_class"] = "iacplatform.broker.NotifyingORM"
+# How long an idle worker waits for a NOTIFY before it looks at the queue anyway (the fallback poll).
+IAC_BROKER_WAIT = env_float("IAC_BROKER_WAIT", 1.0, minimum=0.05)
 
 NINJA_PAGINATION_PER_PAGE = 50
 

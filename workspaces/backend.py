@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from iacplatform.errors import Conflict, DomainError, Forbidden
 from workspaces.access import role_of
-from workspaces.models import CliStateLock, Role, StateVersion, Workspace
+from workspaces.audit import audit_record
+from workspaces.models import AuditEvent, CliStateLock, Role, StateVersion, Workspace
 from workspaces.runs import runs
 from workspaces.services import workspace_unlock
 from workspaces.state.services import state_version_create
@@ -23,6 +24,7 @@ from workspaces.state.services import state_version_create
 audit_log = logging.getLogger("workspaces.audit")
 CLI_SOURCE = "terraform-cli"
 CLI_LOCK_PREFIX = "locked by terraform CLI:"
+CLI_WRITE_REFUSED = "state.cli_write_refused"
 
 
 class BackendLocked(DomainError):
@@ -167,6 +169,25 @@ def backend_state_write(*, workspace: Workspace, content: bytes, lock_id: str, u
     """POST: a new state from the CLI, as a state version (serial and lineage checked as for a
     platform apply). With a lock held, only its holder (``?ID=``) may write."""
     _require(user, workspace, "write", "write")
+    try:
+        version = _store_cli_state(workspace=workspace, content=content, lock_id=lock_id, user=user)
+    except BackendLocked:
+        raise
+    except DomainError as exc:
+        # Terraform's http client prints only "HTTP error: 409" for a refused write (it never reads
+        # the body of a write's answer): the reason is also kept where the operator looks — the
+        # workspace overview and the audit trail.
+        audit_log.warning("cli state write refused user=%s workspace=%s lock=%s: %s", user.get_username(),
+                          workspace.name, lock_id or "-", exc.message)
+        audit_record(CLI_WRITE_REFUSED, user=user, workspace=workspace, target="terraform CLI state write",
+                     details={"reason": exc.message, "lock_id": lock_id})
+        raise
+    audit_log.info("cli state write user=%s workspace=%s serial=%s md5=%s lock=%s", user.get_username(),
+                   workspace.name, version.serial, version.md5, lock_id or "-")
+    return version
+
+
+def _store_cli_state(*, workspace: Workspace, content: bytes, lock_id: str, user) -> StateVersion:
     with transaction.atomic():
         workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
         lock = cli_lock_get(workspace)
@@ -190,15 +211,16 @@ def backend_state_write(*, workspace: Workspace, content: bytes, lock_id: str, u
             text = content.decode()
         except UnicodeDecodeError:
             raise DomainError("The state is not UTF-8 JSON.") from None
-        try:
-            version = state_version_create(workspace=workspace, content=text, user=user, source=CLI_SOURCE,
-                                           sequential=True)
-        except DomainError as exc:
-            audit_log.warning("cli state write refused user=%s workspace=%s lock=%s: %s", user.get_username(),
-                              workspace.name, lock_id or "-", exc.message)
-            raise
+        version = state_version_create(workspace=workspace, content=text, user=user, source=CLI_SOURCE,
+                                       sequential=True)
         version.source_detail = f"written by terraform CLI ({user.get_username()}, {operation})"
         version.save(update_fields=["source_detail"])
-    audit_log.info("cli state write user=%s workspace=%s serial=%s md5=%s lock=%s", user.get_username(),
-                   workspace.name, version.serial, version.md5, lock_id or "-")
     return version
+
+
+def last_refused_cli_write(workspace: Workspace):
+    """The newest refused CLI write when no state was stored since (for the overview), or None."""
+    event = AuditEvent.objects.filter(workspace_id=workspace.pk, action=CLI_WRITE_REFUSED).order_by("-pk").first()
+    if event is None or StateVersion.objects.filter(workspace=workspace, created_at__gt=event.created_at).exists():
+        return None
+    return event

@@ -21,7 +21,8 @@ from django.conf import settings
 from workspaces import selectors
 from workspaces.access import workspace_for
 from workspaces.audit import ACTION_GROUPS, audit_events, parse_when
-from workspaces.backend import backend_access, cli_lock_break, cli_lock_get, cli_lock_is_stale
+from workspaces.backend import (backend_access, cli_lock_break, cli_lock_get, cli_lock_is_stale,
+                                last_refused_cli_write)
 from workspaces.forms import (
     LockForm, MemberForm, TokenForm, VariableForm, WorkspaceCreateForm, WorkspaceDeleteForm, WorkspaceSettingsForm
 )
@@ -118,9 +119,10 @@ def workspace_unlock_view(request, name):
 
 def _cli_lock_context(request, workspace) -> dict:
     lock = cli_lock_get(workspace)
+    refused = last_refused_cli_write(workspace)
     if lock is None:
-        return {"cli_lock": None}
-    return {"cli_lock": lock,
+        return {"cli_lock": None, "cli_write_refused": refused}
+    return {"cli_lock": lock, "cli_write_refused": refused,
             "cli_lock_stale": cli_lock_is_stale(lock, stale_seconds=settings.IAC_CLI_LOCK_STALE_SECONDS),
             "can_break_cli_lock": backend_access(request.user, workspace, "admin")}
 

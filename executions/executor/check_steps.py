@@ -91,14 +91,17 @@ class CheckSteps:
         return None if "error" in estimate else estimate
 
     def check_policies(self, estimate: dict | None) -> bool:
-        """Evaluate the policy sets; True when a soft-mandatory one needs an override. A
-        hard-mandatory deny fails the run (category policy)."""
+        """Evaluate the mandatory policy sets; True when a soft-mandatory one needs an override. A
+        hard-mandatory deny fails the run (category policy). The advisory sets cannot change how
+        the run goes on: they are evaluated once its status is recorded (``check_advisory_policies``),
+        so they never delay a plan (a 500-resource plan costs the policy engine ~0.2 s)."""
         outcome = policies.policy_check_run(task=self.task, plan=self.plan_doc, cost=estimate,
-                                            save=not self.heartbeat.lost, redact=self.log.redact)
-        for result in outcome.results:
-            self.log.info(f"[platform] policy set {result.name!r} v{result.version} ({result.enforcement}): "
-                          f"{result.outcome}" + "".join(f"\n  deny: {m}" for m in result.denies)
-                          + "".join(f"\n  warn: {m}" for m in result.warnings))
+                                            save=not self.heartbeat.lost, redact=self.log.redact, advisory=False)
+        self.log_policy_results(outcome.results)
+        self.advisory_cost = estimate
+        if policies.policy_sets_for(self.task.workspace).filter(enforcement=policies.Enforcement.ADVISORY).exists():
+            self.log.info("[platform] advisory policy sets are evaluated once the plan's status is recorded: "
+                          "their results follow on the run page")
         if outcome.hard_failure:
             raise StepFailed(outcome.hard_failure, category="policy")
         if outcome.needs_override and self.task.is_speculative:
@@ -107,3 +110,20 @@ class CheckSteps:
         elif outcome.needs_override:
             self.log.info("[platform] a soft-mandatory policy denied the plan: it waits for an admin's override")
         return outcome.needs_override
+
+    def log_policy_results(self, results) -> None:
+        for result in results:
+            self.log.info(f"[platform] policy set {result.name!r} v{result.version} ({result.enforcement}): "
+                          f"{result.outcome}" + "".join(f"\n  deny: {m}" for m in result.denies)
+                          + "".join(f"\n  warn: {m}" for m in result.warnings))
+
+    def check_advisory_policies(self) -> None:
+        """The advisory policy sets of a plan that reached its policy check, after its status is
+        recorded (an auto-apply is already queued). Never changes the run; a failure is logged."""
+        if not hasattr(self, "advisory_cost") or self.heartbeat.lost:
+            return
+        try:
+            policies.policy_check_run(task=self.task, plan=self.plan_doc, cost=self.advisory_cost,
+                                      redact=self.log.redact, advisory=True)
+        except Exception:  # noqa: BLE001 — advisory: the run has ended as it should whatever happens here
+            logger.exception("task %s: advisory policy sets not evaluated", self.task.pk)

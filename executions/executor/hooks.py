@@ -7,7 +7,9 @@ script:   ``/bin/sh -c <command>`` in the run's work dir, its own process group,
 http:     POST of a JSON payload, header ``X-IAC-Signature: sha512=<hex HMAC-SHA512 of the body
           with the hook's secret>``; 5xx, connection errors and timeouts are retried with back-off
           (IAC_HOOK_HTTP_ATTEMPTS, IAC_HOOK_HTTP_BACKOFF); a 2xx answer ``{"status": "passed" |
-          "failed", "message", "url"}`` decides; any other answer fails.
+          "failed", "message", "url"}`` decides; any other answer fails. An *asynchronous* hook gets
+          ``callback_url`` and ``callback_token`` in the payload: a 2xx answer without a final status
+          only acknowledges, and the run waits (the hook's timeout) for the result POSTed there.
 function: a callable named in IAC_HOOK_FUNCTIONS, called with a :class:`HookContext`; it returns
           a :class:`HookOutcome`, a dict like the HTTP answer, or a bool.
 
@@ -34,8 +36,8 @@ from django.utils.module_loading import import_string
 
 from executions.executor.isolation import run_as_uid, run_gid
 from executions.executor.steps import StepFailed
-from executions.hooks import hook_function_allowed, hooks_for
-from executions.models import Hook, HookResult
+from executions.hooks import hook_callback_token, hook_function_allowed, hooks_for
+from executions.models import Hook, HookCallback, HookResult
 from workspaces.crypto import decrypt_text
 
 SIGNATURE_HEADER = "X-IAC-Signature"
@@ -94,7 +96,7 @@ def run_hooks(run, hook_stage: str, *, failure=None) -> list[HookResult]:
         run_id=task.pk, run_type=task.task_type, workspace=task.workspace.name, stage=hook_stage,
         plan_json_path=str(plan_json) if plan_json and plan_json.exists() else "",
         work_dir=str(run.workdir.path) if run.workdir else "",
-        plan_summary={k: v for k, v in (plan_task.change_summary or {}).items() if k != "resources"},
+        plan_summary={k: v for k, v in (plan_task.change_summary or {}).items() if k not in ("resources", "unchanged")},
         failure={"message": failure.message, "category": failure.category} if failure else None,
     )
     results, blocking = [], None
@@ -194,7 +196,12 @@ def http_payload(context: HookContext) -> dict:
 
 
 def _run_http(hook: Hook, context: HookContext, run) -> HookOutcome:
-    body = json.dumps(http_payload(context), sort_keys=True).encode()
+    started = time.monotonic()
+    payload = http_payload(context)
+    if hook.asynchronous:
+        payload["callback_url"] = base_url() + reverse("hook_callback")
+        payload["callback_token"] = hook_callback_token(task_id=context.run_id, hook=hook, stage=context.stage)
+    body = json.dumps(payload, sort_keys=True).encode()
     secret = decrypt_text(hook.secret) if hook.secret else ""
     headers = {"Content-Type": "application/json", "User-Agent": "iacplatform-hook",
                SIGNATURE_HEADER: sign(body, secret)}
@@ -207,6 +214,8 @@ def _run_http(hook: Hook, context: HookContext, run) -> HookOutcome:
         try:
             with urllib.request.urlopen(request, timeout=hook.timeout) as response:  # noqa: S310 — operator's URL
                 answer = response.read(65536)
+                if hook.asynchronous and not _final(answer):
+                    return _wait_for_callback(hook, context, run, started=started, attempts=attempt)
                 return _http_answer(response.status, answer, attempt)
         except urllib.error.HTTPError as exc:
             if exc.code < 500:
@@ -217,6 +226,31 @@ def _run_http(hook: Hook, context: HookContext, run) -> HookOutcome:
             problem = "timed out" if isinstance(reason, TimeoutError) or "timed out" in str(reason) else str(reason)
         run.log.info(f"[platform] hook {hook.name!r}: attempt {attempt}/{attempts} failed ({problem})")
     return HookOutcome("failed", f"no answer after {attempts} attempts: {problem}", attempts=attempts)
+
+
+def _final(answer: bytes) -> bool:
+    """An asynchronous hook's 2xx answer may already hold its result; else it only acknowledges."""
+    try:
+        doc = json.loads(answer or b"{}")
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and doc.get("status") in ("passed", "failed")
+
+
+def _wait_for_callback(hook: Hook, context: HookContext, run, *, started: float, attempts: int) -> HookOutcome:
+    """Wait (the hook's timeout, from its first request) for the result POSTed to the callback URL."""
+    deadline = started + hook.timeout
+    run.log.info(f"[platform] hook {hook.name!r}: acknowledged; waiting up to {hook.timeout} s for its callback")
+    while True:
+        answer = HookCallback.objects.filter(task_id=context.run_id, hook=hook, stage=context.stage).first()
+        if answer is not None:
+            return HookOutcome(answer.status, answer.message, answer.url, attempts=attempts)
+        if run.should_cancel():
+            return HookOutcome("failed", "the run was cancelled while the hook's callback was awaited",
+                               attempts=attempts)
+        if time.monotonic() >= deadline:
+            return HookOutcome("failed", f"no callback within {hook.timeout} s", attempts=attempts)
+        time.sleep(0.25)
 
 
 def _http_answer(status: int, answer: bytes, attempt: int) -> HookOutcome:

@@ -383,6 +383,7 @@ class TaskRun(ApplyStateSteps, CheckSteps):
         except Exception as exc:  # noqa: BLE001 — the run must end in a terminal state, with the reason
             self.fail(exc)
         finally:
+            self.check_advisory_policies()
             self.heartbeat.stop()
             self.forget_processes()
             remove_workdir(self.workdir.path if self.workdir else None, failed=failed)

@@ -31,7 +31,7 @@ def changed_attributes(change: dict) -> list[dict]:
 
 def summarize_plan(plan: dict, secrets: list[str] | None = None) -> dict:
     counts = {"add": 0, "change": 0, "destroy": 0, "replace": 0}
-    resources = []
+    resources, unchanged = [], []
     for rc in plan.get("resource_changes", []) or []:
         change = rc.get("change", {})
         action = _action(change.get("actions", []))
@@ -45,7 +45,10 @@ def summarize_plan(plan: dict, secrets: list[str] | None = None) -> dict:
             counts["add"] += 1
             counts["destroy"] += 1
             counts["replace"] += 1
-        if action in ("no-op",):
+        if action == "no-op":
+            # Only where it is: a big plan's page lists the unchanged resources, collapsed.
+            unchanged.append({"address": rc.get("address", ""), "type": rc.get("type", ""),
+                              "module": rc.get("module_address")})
             continue
         resources.append({
             "address": rc.get("address", ""),
@@ -62,7 +65,7 @@ def summarize_plan(plan: dict, secrets: list[str] | None = None) -> dict:
             continue
         outputs.append({"name": name, "action": action,
                         "sensitive": bool(change.get("after_sensitive") or change.get("before_sensitive"))})
-    summary = {**counts, "resources": resources, "outputs": outputs}
+    summary = {**counts, "resources": resources, "unchanged": unchanged, "outputs": outputs}
     return redact_tree(summary, secrets or [], REDACTED)
 
 

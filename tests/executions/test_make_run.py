@@ -1,4 +1,5 @@
-"""Issue 16, bug 8: SIGTERM stops `make run` (web server and worker) as quickly as Ctrl-C.
+"""Issue 16, bug 8: SIGTERM stops `make run` (web server and worker) as quickly as Ctrl-C (the bug: a
+worker hung in "stopping" for over a minute; the bound here leaves room for a loaded CI host).
 
 The recipe ran runserver in the foreground, so the shell's trap waited for it, and the worker
 shared the process group: a SIGTERM to make went nowhere, and one to the group killed
@@ -88,7 +89,7 @@ def _stopped_within(process, token, seconds) -> bool:
 def test_sigterm_to_make_stops_server_and_worker(make_run):
     process, token, log = make_run
     process.send_signal(signal.SIGTERM)
-    assert _stopped_within(process, token, 15), log.read_text()[-2000:]
+    assert _stopped_within(process, token, 30), log.read_text()[-2000:]
     assert "has stopped" in log.read_text()  # the worker's graceful stop
 
 
@@ -96,5 +97,5 @@ def test_sigterm_to_make_stops_server_and_worker(make_run):
 def test_a_signal_to_the_process_group_stops_them_too(make_run, sig):
     process, token, log = make_run
     os.killpg(process.pid, sig)  # SIGINT to the group is what Ctrl-C in a terminal does
-    assert _stopped_within(process, token, 15), log.read_text()[-2000:]
+    assert _stopped_within(process, token, 30), log.read_text()[-2000:]
     assert "has stopped" in log.read_text()

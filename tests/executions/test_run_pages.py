@@ -489,3 +489,15 @@ def test_a_log_poll_costs_a_handful_of_queries(auth_client, workspace, django_as
         response = auth_client.get(url("run_logs", workspace, task, after=50, line=50, stage="planning",
                                        status="running", task_stage="planning"), HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and response.content.decode().count('class="line') == 50
+
+
+def test_the_run_page_shows_the_last_lines_of_a_long_log_and_raw_has_them_all(auth_client, workspace):
+    task = make_task(workspace, "planned")
+    lines = [f"  # terraform_data.r{i} will be created" for i in range(1, 5001)]
+    add_logs(task, *(("planning", "\n".join(lines[i:i + 500])) for i in range(0, 5000, 500)))
+    page = auth_client.get(url("run_detail", workspace, task)).content.decode()
+    assert "4,000 earlier lines are not shown here" in page
+    assert 'id="L5000"' in page and 'id="L4001"' in page and 'id="L4000"' not in page
+    assert "terraform_data.r5000 will" in page and "terraform_data.r4000 will" not in page
+    raw = auth_client.get(url("run_logs", workspace, task)).content.decode()
+    assert "terraform_data.r1 will be created" in raw and "terraform_data.r5000 will" in raw

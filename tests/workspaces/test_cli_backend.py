@@ -13,12 +13,13 @@ import time
 
 import pytest
 from django.conf import settings
+from django.test import Client
 
 from executions.models import WorkspaceTask
 from executions.services import task_queue_run
 from iacplatform.errors import WorkspaceLocked
 from workspaces.backend import backend_access
-from workspaces.models import CliStateLock, Role, StateVersion, Workspace, WorkspaceMember
+from workspaces.models import AuditEvent, CliStateLock, Role, StateVersion, Workspace, WorkspaceMember
 from workspaces.tokens import api_token_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -284,14 +285,27 @@ def test_a_lower_serial_or_another_lineage_is_refused_and_terraform_shows_it(tmp
     count = StateVersion.objects.filter(workspace=ws).count()
     assert latest.serial == 3
 
-    # `state push -force` of an older state: terraform sends it with its serial + 1, still behind
+    # without -force, terraform compares with the state this backend serves and says why itself
     older = json.loads(latest.content)
     older["serial"] = 1
     (cli.path / "older.tfstate").write_text(json.dumps(older))
+    pushed = cli("state", "push", "older.tfstate")
+    assert pushed.returncode == 1
+    assert "cannot import state with serial 1 over newer state with serial 3" in pushed.stderr
+    # `state push -force` of an older state: terraform sends it with its serial + 1, still behind
     pushed = cli("state", "push", "-force", "older.tfstate")
     assert pushed.returncode == 1
-    # terraform's http client prints the status only; the reason is the body of the answer
+    # terraform's http client prints the status only; the reason is the body of the answer, the
+    # workspace overview and the audit trail
     assert "Failed to persist state: HTTP error: 409" in pushed.stderr
+    event = AuditEvent.objects.get(workspace_id=ws.pk, action="state.cli_write_refused")
+    assert event.actor == "planner" and event.details["reason"] == (
+        "Serial went backwards: terraform wrote serial 2, the workspace is at 3.")
+    browser = Client()
+    browser.force_login(people["reader"])
+    overview = browser.get(f"/workspaces/{ws.name}/").content.decode()
+    assert "A terraform CLI state write was refused" in overview
+    assert "Serial went backwards: terraform wrote serial 2, the workspace is at 3." in overview
     older["serial"] = 2
     status, body = lock_request(live_server, ws, people["tokens"]["planner"], method="POST", body=older,
                                 path="state")
@@ -301,6 +315,8 @@ def test_a_lower_serial_or_another_lineage_is_refused_and_terraform_shows_it(tmp
     other = json.loads(latest.content)
     other["lineage"], other["serial"] = "00000000-0000-0000-0000-000000000000", latest.serial + 5
     (cli.path / "other.tfstate").write_text(json.dumps(other))
+    pushed = cli("state", "push", "other.tfstate")
+    assert pushed.returncode == 1 and "cannot import state with lineage" in pushed.stderr
     pushed = cli("state", "push", "-force", "other.tfstate")
     assert pushed.returncode == 1
     assert "Failed to persist state: HTTP error: 409" in pushed.stderr
@@ -309,6 +325,11 @@ def test_a_lower_serial_or_another_lineage_is_refused_and_terraform_shows_it(tmp
     assert status == 409 and json.loads(body)["detail"].startswith("Lineage 00000000-0000-0000-0000-000000000000 differs from the "
                                              "workspace's state lineage")
     assert StateVersion.objects.filter(workspace=ws).count() == count
+    # a state stored again clears the overview's warning (the audit trail keeps every refusal)
+    cli.write(backend_hcl(live_server, ws.name), resource("a", "four"))
+    assert cli("apply", "-auto-approve").returncode == 0
+    assert "A terraform CLI state write was refused" not in browser.get(f"/workspaces/{ws.name}/").content.decode()
+    assert AuditEvent.objects.filter(workspace_id=ws.pk, action="state.cli_write_refused").count() >= 3
 
 
 def test_migrate_state_brings_a_local_state_in(tmp_path, people, live_server, ws):
