@@ -10,6 +10,7 @@ from pydantic import Field
 
 from executions import runs, services
 from executions.drift import latest_drift
+from executions.effective_config import effective_configuration
 from executions.executor import stages
 from executions.executor.logs import log_text
 from executions.executor.state_save import state_restore_from_backup
@@ -236,6 +237,41 @@ def get_drift(request, name: str):
             "active_check_id": drift["active"].pk if drift.get("active") else None,
             "resources": [{k: r.get(k) for k in ("address", "type", "action", "changed_attributes")}
                           for r in drift.get("resources", [])]}
+
+
+class ConfigPartOut(Schema):
+    label: str
+    source: str  # code, resource, dependency, provider, variables
+    origin: str
+    number: int | None  # the code version, or the resource's version
+    hcl_as_written: str  # a resource that came from HCL: its text with comments ("" otherwise)
+
+
+class ConfigFileOut(Schema):
+    name: str
+    language: str
+    content: str  # sensitive values masked
+    parts: list[ConfigPartOut]
+
+
+class EffectiveConfigurationOut(Schema):
+    workspace: str
+    code_version: int | None
+    resource_count: int
+    error: str  # why the next run would fail before terraform starts ("" when it would not)
+    files: list[ConfigFileOut]
+
+
+@router.get("/workspaces/{name}/effective-configuration", response=EffectiveConfigurationOut,
+            summary="The files the next run writes, and where each part comes from")
+def get_effective_configuration(request, name: str):
+    workspace = workspace_for(request.user, name, Role.READER)
+    config = effective_configuration(workspace)
+    return {"workspace": workspace.name, "code_version": config.code_version.number if config.code_version else None,
+            "resource_count": config.resource_count, "error": config.error,
+            "files": [{"name": f.name, "language": f.language, "content": f.content,
+                       "parts": [{"label": p.label, "source": p.source, "origin": p.text, "number": p.number,
+                                  "hcl_as_written": hcl} for p, hcl in f.rows]} for f in config.files]}
 
 
 @router.get("/workspaces/{name}/runs", response=list[TaskOut])

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from executions import hook_views, metrics, notification_views as notes, plan_views, policy_views, views
+from executions import config_views, hook_views, metrics, notification_views as notes, plan_views, policy_views, views
 
 urlpatterns = [
     path("workspaces/<str:name>/runs/", views.run_list_view, name="run_list"),
@@ -14,6 +14,8 @@ urlpatterns = [
     path("workspaces/<str:name>/runs/<int:task_id>/discard/", views.run_discard_view, name="run_discard"),
     path("workspaces/<str:name>/runs/<int:task_id>/plan-again/", views.run_plan_again_view, name="run_plan_again"),
     path("workspaces/<str:name>/runs/<int:task_id>/cancel/", views.run_cancel_view, name="run_cancel"),
+    path("workspaces/<str:name>/configuration/", config_views.effective_configuration_view,
+         name="effective_configuration"),
     path("notifications/", notes.notification_list_view, name="notification_list"),
     path("notifications/<int:pk>/", notes.notification_detail_view, name="notification_detail"),
     path("notifications/<int:pk>/acknowledge/", notes.notification_acknowledge_view, name="notification_acknowledge"),

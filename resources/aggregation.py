@@ -11,11 +11,15 @@ Contract used by ``executions.executor.config``:
   a ``Conflict`` naming both. ``ResourceDependency`` edges between active resources are
   added to ``depends_on`` next to whatever ``depends_on`` the code already has. Keys are
   sorted at every level, so equal inputs give equal documents (and checksums).
+- ``aggregate_with_origins(workspace)`` → ``(document, origins)``: the same document and, for
+  every block and top-level section of it, where it came from (``Origin``); the effective
+  configuration page shows them.
 - ``resource_version_map(workspace)`` → ``{resource_id: version_number}`` of the active
   resources, recorded on a plan so its apply can be refused as stale when one changed.
 """
 
 import copy
+from dataclasses import dataclass
 
 from iacplatform.errors import Conflict, DomainError
 from resources.fragments import Address, InvalidCode, block_address, body_of, iter_json_blocks, loads_json
@@ -25,16 +29,32 @@ from workspaces.models import Workspace, WorkspaceCodeVersion
 RESOURCE_KEYWORDS = ("resource", "data", "module")
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a part of the aggregated document comes from."""
+
+    label: str  # the part: an address (terraform_data.web), a section (variable, locals) or depends_on
+    source: str  # "code", "resource" or "dependency"
+    text: str  # for an operator: "code version 3", "managed resource terraform_data.web v2"
+    number: int | None = None  # the code version number, or the resource's version
+    resource_pk: int | None = None
+
+
 def aggregate_main_tf(workspace) -> dict | None:
+    return aggregate_with_origins(workspace)[0]
+
+
+def aggregate_with_origins(workspace) -> tuple[dict | None, list[Origin]]:
     resources = list(
         WorkspaceResource.objects.filter(workspace=workspace, is_active=True)
         .select_related("current_version")
         .order_by("resource_id")
     )
     if not resources:
-        return None
+        return None, []
     doc: dict = {}
     origins: dict[str, str] = {}
+    parts: list[Origin] = []
     code_version = _current_code_version(workspace)
     if code_version is not None and code_version.code_format == "json" and code_version.code.strip():
         origin = f"the workspace code (version {code_version.number})"
@@ -47,17 +67,24 @@ def aggregate_main_tf(workspace) -> dict | None:
             address = block_address(keyword, labels)
             if address is not None:
                 _place(doc, origins, address, body, origin)
+                parts.append(Origin(address.text, "code", f"code version {code_version.number}", code_version.number))
         for keyword, section in base.items():
             if keyword not in RESOURCE_KEYWORDS:
                 doc[keyword] = copy.deepcopy(section)
+                parts.append(Origin(keyword, "code", f"code version {code_version.number}", code_version.number))
     for resource in resources:
         if resource.current_version is None:
             raise DomainError(f"Resource {resource.resource_id} has no code version.")
         body = body_of(resource.current_version.code)
+        version = resource.current_version.version
         _place(doc, origins, Address.parse(resource.resource_id), body,
-               f"resource {resource.resource_id} (version {resource.current_version.version})")
-    _add_dependencies(doc, workspace)
-    return _sorted(doc)
+               f"resource {resource.resource_id} (version {version})")
+        parts.append(Origin(resource.resource_id, "resource", f"managed resource {resource.resource_id} v{version}",
+                            version, resource.pk))
+    for source, targets in _add_dependencies(doc, workspace).items():
+        parts.append(Origin(f"{source}.depends_on", "dependency",
+                            "resource dependencies: " + ", ".join(targets)))
+    return _sorted(doc), parts
 
 
 def resource_version_map(workspace) -> dict:
@@ -93,7 +120,8 @@ def _place(doc: dict, origins: dict, address: Address, body: dict, origin: str) 
     origins[address.text] = origin
 
 
-def _add_dependencies(doc: dict, workspace) -> None:
+def _add_dependencies(doc: dict, workspace) -> dict[str, list[str]]:
+    """Add the edges to ``depends_on``; returns {resource: [the targets added]}."""
     edges = (
         ResourceDependency.objects.filter(
             resource__workspace=workspace, resource__is_active=True, depends_on__is_active=True
@@ -101,6 +129,7 @@ def _add_dependencies(doc: dict, workspace) -> None:
         .order_by("resource__resource_id", "depends_on__resource_id")
         .values_list("resource__resource_id", "depends_on__resource_id")
     )
+    added: dict[str, list[str]] = {}
     for source, target in edges:
         body = _slot(doc, Address.parse(source))[Address.parse(source).name]
         existing = body.get("depends_on") or []
@@ -108,7 +137,9 @@ def _add_dependencies(doc: dict, workspace) -> None:
             existing = [existing]
         if target not in existing:
             existing = [*existing, target]
+            added.setdefault(source, []).append(target)
         body["depends_on"] = existing
+    return added
 
 
 def _sorted(value):

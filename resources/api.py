@@ -199,7 +199,7 @@ def compare_versions(request, name: str, resource_pk: str, from_: str = Query(..
 def get_version(request, name: str, resource_pk: str, version: str):
     found = selectors.version_get(resource=_resource(request, name, resource_pk, Role.READER),
                                   version=_int(version, "version", "version number"))
-    return {**_version_out(found), "code": found.code}
+    return {**_version_out(found), "code": found.code, "source_text": found.source_text}
 
 
 @router.post("/workspaces/{name}/resources/{resource_pk}/versions/{version}/rollback",

@@ -71,6 +71,7 @@ class VersionOut(Schema):
 
 class VersionDetailOut(VersionOut):
     code: dict
+    source_text: str = ""  # the HCL as written when the version came from HCL ("" otherwise)
 
 
 class CompareOut(Schema):

@@ -8,7 +8,7 @@ from resources.importer import ImportParseError, hcl_to_json
 from resources.services import ON_DUPLICATE
 
 CODE_WIDGET = forms.Textarea(attrs={"class": "code", "spellcheck": "false", "rows": 18, "wrap": "off",
-                                    "autocomplete": "off", "autocapitalize": "off"})
+                                    "autocomplete": "off", "autocapitalize": "off", "data-editor": "code"})
 
 
 class ResourceCodeField(forms.CharField):
@@ -30,9 +30,10 @@ class ResourceCodeField(forms.CharField):
                     f"Not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}.") from None
 
         try:
-            return hcl_to_json(text, name="code")
+            hcl_to_json(text, name="code")
         except ImportParseError as exc:
             raise forms.ValidationError(exc.message) from None
+        return text  # HCL: the service keeps it as written (comments included) next to its JSON
 
 
 class ResourceForm(forms.Form):

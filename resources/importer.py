@@ -49,6 +49,14 @@ class Block:
     body: dict
     text: str = ""  # the block's HCL source, for HCL workspace code ("" for JSON input)
     attribute_texts: dict = field(default_factory=dict)  # locals: name → its HCL source lines
+    comments: str = ""  # the comment lines right above the block (HCL input)
+
+    @property
+    def source(self) -> str:
+        """The block as written, with the comments above it ("" for .tf.json input)."""
+        if not self.text:
+            return ""
+        return (self.comments + "\n" if self.comments else "") + self.text
 
     @property
     def address(self) -> Address | None:
@@ -261,7 +269,16 @@ def _hcl_block(reader, block, lines, warnings) -> Block:
                 warnings.append(f"{where}: the {kind!r} block was left out: the platform keeps the state itself.")
         source = [text for text in source if text is not None]
     return Block(file=reader.name, line=line, end_line=end_line, keyword=keyword,
-                 labels=tuple(labels), body=body, text="\n".join(source), attribute_texts=attribute_texts)
+                 labels=tuple(labels), body=body, text="\n".join(source), attribute_texts=attribute_texts,
+                 comments=_comments_above(lines, line))
+
+
+def _comments_above(lines: list[str], line: int) -> str:
+    """The comment lines (# or //) just above ``line`` (1-based), up to a blank or other line."""
+    start = line - 1
+    while start > 0 and lines[start - 1].lstrip().startswith(("#", "//")):
+        start -= 1
+    return "\n".join(lines[start:line - 1])
 
 
 def _refuse_duplicates(blocks: list[Block]) -> None:

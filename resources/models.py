@@ -92,6 +92,9 @@ class ResourceCodeVersion(models.Model):
     # {"resource": {"terraform_data": {"a": {...}}}} or {"module": {"web": {...}}}.
     code = models.JSONField()
     checksum = models.CharField(max_length=64, help_text="sha256 of the canonical JSON of the code")
+    # The HCL as written (comments included) when this version came from HCL: what pages show and
+    # the editor opens. ``code`` — the Terraform JSON of the same block — is what runs.
+    source_text = models.TextField(blank=True, default="")
     change_type = models.CharField(max_length=10, choices=ChangeType.choices)
     change_summary = models.CharField(max_length=500, blank=True)
     is_latest = models.BooleanField(default=True)

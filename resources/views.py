@@ -125,15 +125,21 @@ def resource_deploy(request, name):
     return redirect("run_detail", name=workspace.name, task_id=task.pk)
 
 
+def _shown_code(version) -> str:
+    """A version as its author wrote it: the HCL text (comments included) when it came from HCL."""
+    return version.source_text or fragments.pretty(version.code)
+
+
 # --- one resource -----------------------------------------------------------------------------
 @require_safe
 def resource_detail(request, name, pk):
     workspace = workspace_for(request.user, name, Role.READER)
     resource = _resource(workspace, pk)
     page = Paginator(selectors.version_list(resource=resource), VERSIONS_PER_PAGE).get_page(request.GET.get("page"))
-    code = fragments.pretty(resource.current_version.code) if resource.current_version_id else ""
+    code = _shown_code(resource.current_version) if resource.current_version_id else ""
     return _render(request, "resources/detail.html", "history", {
         "workspace": workspace, "resource": resource, "page": page, "code_lines": code.rstrip("\n").split("\n"),
+        "source_is_hcl": bool(resource.current_version_id and resource.current_version.source_text),
         "dependencies": selectors.dependencies_get(resource=resource),
     })
 
@@ -161,7 +167,7 @@ def resource_edit(request, name, pk):
         status = 400
     else:
         form = ResourceEditForm(initial={
-            "code": fragments.pretty(resource.current_version.code) if resource.current_version_id else "",
+            "code": _shown_code(resource.current_version) if resource.current_version_id else "",
             "description": resource.description, "tags": ", ".join(resource.tags),
         })
         status = 200
@@ -206,7 +212,8 @@ def resource_version_detail(request, name, pk, version):
         raise Http404(exc.message) from None
     return _render(request, "resources/version.html", "content", {
         "workspace": workspace, "resource": resource, "version": found,
-        "code_lines": fragments.pretty(found.code).rstrip("\n").split("\n"),
+        "code_lines": _shown_code(found).rstrip("\n").split("\n"), "source_is_hcl": bool(found.source_text),
+        "json_lines": fragments.pretty(found.code).rstrip("\n").split("\n") if found.source_text else None,
         "is_current": found.pk == resource.current_version_id,
     })
 

@@ -291,13 +291,13 @@ def _hcl_merge(current, parsed, on_duplicate: str) -> CodeMerge:
                     _hcl_duplicate(merge, label, block, existing[label], on_duplicate)
                 continue
             merge.added += labels
-            appended.append(block.text)
+            appended.append(block.source)
             continue
         if block.keyword in NAMED and block.label in existing:
             _hcl_duplicate(merge, block.label, block, existing[block.label], on_duplicate)
             continue
         merge.added.append(block.label)
-        appended.append(block.text)
+        appended.append(block.source)
     for path, content in sorted(parsed.module_files.items()):
         if path in merge.files:
             if merge.files[path] == content:

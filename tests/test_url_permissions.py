@@ -88,6 +88,7 @@ TABLE = {
     W + "code/versions/<int:number>/": {"GET": (R, 200)},
     W + "code/versions/<int:number>/rollback/": {"POST": (P, 302)},
     W + "code/compare/": {"GET": (R, 200)},
+    W + "configuration/": {"GET": (R, 200)},  # the effective configuration (read-only)
     W + "states/": {"GET": (R, 200)},
     W + "states/upload/": {"GET": (AD, 200), "POST": (AD, 400)},
     W + "states/compare/": {"GET": (R, 200)},
@@ -133,6 +134,7 @@ TABLE = {
     API + "code-versions/compare": {"GET": (R, 200)},
     API + "code-versions/<number>": {"GET": (R, 200)},
     API + "code-versions/<number>/rollback": {"POST": (P, 200)},  # version 1 is current: nothing new
+    API + "effective-configuration": {"GET": (R, 200)},
     API + "state-versions": {"GET": (R, 200)},
     API + "state-versions/upload": {"POST": (AD, 201, {"state": "THIRD_STATE", "force": True})},
     API + "state-versions/compare": {"GET": (R, 200)},

@@ -61,7 +61,7 @@ class CodeForm(forms.Form):
     code = forms.CharField(
         required=False, strip=False,
         widget=forms.Textarea(attrs={"class": "code", "spellcheck": "false", "rows": 24, "wrap": "off",
-                                     "autocomplete": "off", "autocapitalize": "off"}),
+                                     "autocomplete": "off", "autocapitalize": "off", "data-editor": "code"}),
     )
     code_format = forms.ChoiceField(
         label="Format", initial=AUTO,

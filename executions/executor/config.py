@@ -16,10 +16,10 @@ from django.conf import settings
 
 from executions.executor.isolation import hand_over, harden_data_dir, process_credentials
 from iacplatform.errors import DomainError
-from resources.aggregation import aggregate_main_tf
+from resources.aggregation import Origin, aggregate_with_origins
 from workspaces.code.files import split_code_files
 from workspaces.models import Variable, Workspace, WorkspaceCodeVersion
-from workspaces.secrets import ordered, state_secret_strings, variable_secret_strings
+from workspaces.secrets import SENSITIVE, ordered, state_secret_strings, variable_secret_strings
 from workspaces.state.selectors import latest_state
 
 HCL_VARIABLE_BLOCK = re.compile(r'^\s*variable\s+"?([A-Za-z_][A-Za-z0-9_-]*)"?\s*\{', re.MULTILINE)
@@ -52,11 +52,6 @@ class WorkDir:
         return self.path / ".terraform.lock.hcl"
 
 
-def write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
 def write_file(path: Path, content: str | bytes, mode: int = 0o600) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(content, bytes):
@@ -84,19 +79,73 @@ def remove_workdir(path: Path | None, *, failed: bool) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-# --- the four files ----------------------------------------------------------------------
-def main_files(workspace: Workspace, code_version: WorkspaceCodeVersion | None) -> dict[str, str]:
-    """The code files: the code version, or the aggregated resources (the "smart source")."""
-    files: dict[str, str] = {}
+# --- the files terraform reads ---------------------------------------------------------
+@dataclass
+class ConfigFile:
+    """One file of the work dir as the next run writes it, and where its parts come from."""
+
+    name: str
+    content: str
+    parts: list[Origin] = field(default_factory=list)
+
+    @property
+    def language(self) -> str:
+        if self.name.endswith(".json"):
+            return "json"
+        return "hcl" if self.name.endswith((".tf", ".tfvars")) else "text"
+
+
+def code_files(workspace: Workspace, code_version: WorkspaceCodeVersion | None) -> list[ConfigFile]:
+    """The code files: the code version, and the aggregated resources (the "smart source").
+
+    Neither wins over the other: JSON code is merged with the resources into one main.tf.json
+    (an address defined by both is a conflict), HCL code stays main.tf next to a main.tf.json
+    that holds only the resources (an address defined by both fails in terraform).
+    """
+    files: dict[str, ConfigFile] = {}
     if code_version is not None:
-        files.update(split_code_files(code_version.code, code_version.code_format))
-    aggregated = aggregate_main_tf(workspace)
+        origin = f"code version {code_version.number}"
+        for name, text in split_code_files(code_version.code, code_version.code_format).items():
+            files[name] = ConfigFile(name, text, [Origin("whole file", "code", origin, code_version.number)])
+    aggregated, origins = aggregate_with_origins(workspace)
     if aggregated is not None:
         # For JSON code the aggregate already contains it; HCL code stays next to it as main.tf.
-        files["main.tf.json"] = json.dumps(aggregated, indent=2, sort_keys=True)
-    if not any(text.strip() for name, text in files.items() if name.endswith((".tf", ".tf.json"))):
+        files["main.tf.json"] = ConfigFile("main.tf.json", json.dumps(aggregated, indent=2, sort_keys=True), origins)
+    if not any(f.content.strip() for name, f in files.items() if name.endswith((".tf", ".tf.json"))):
         raise ConfigError("The workspace has no code yet: save code or add resources before running.")
-    return files
+    return list(files.values())
+
+
+def main_files(workspace: Workspace, code_version: WorkspaceCodeVersion | None) -> dict[str, str]:
+    return {f.name: f.content for f in code_files(workspace, code_version)}
+
+
+def workdir_files(workspace: Workspace, code_version: WorkspaceCodeVersion | None, variables: list[Variable], *,
+                  reveal_secrets: bool = True) -> list[ConfigFile]:
+    """Every configuration file a run of ``code_version`` writes, in order; the effective
+    configuration page shows the same list with ``reveal_secrets=False`` (sensitive values
+    are never decrypted then)."""
+    files = code_files(workspace, code_version)
+    provider_parts = [Origin("provider", "provider", "provider settings (Settings tab)")]
+    if workspace.aws_role_arn:
+        provider_parts.append(Origin("assume_role", "provider", "AWS role of the workspace settings"))
+    var_doc, tfvars = variable_files(variables, declared_variables({f.name: f.content for f in files}),
+                                     reveal_secrets=reveal_secrets)
+    terraform_vars = [v for v in variables if v.category == Variable.Category.TERRAFORM]
+    return [
+        *files,
+        ConfigFile("provider.tf.json", json_text(provider_document(workspace)), provider_parts),
+        ConfigFile("variables.tf.json", json_text(var_doc),
+                   [Origin(f"variable.{key}", "variables", f"workspace variable {key} (declared here: the code "
+                                                          "does not declare it)") for key in var_doc.get("variable", {})]),
+        ConfigFile("variables.tfvars", tfvars,
+                   [Origin(v.key, "variables", f"workspace variable {v.key}" + (" (sensitive)" if v.sensitive else ""))
+                    for v in terraform_vars]),
+    ]
+
+
+def json_text(data) -> str:
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
 def declared_variables(files: dict[str, str]) -> set[str]:
@@ -123,14 +172,18 @@ def hcl_string(value: str) -> str:
     return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
 
 
-def variable_files(variables: list[Variable], already_declared: set[str]) -> tuple[dict, str]:
+def variable_files(variables: list[Variable], already_declared: set[str], *,
+                   reveal_secrets: bool = True) -> tuple[dict, str]:
     """(variables.tf.json document, variables.tfvars text) for the terraform variables."""
     declarations: dict[str, dict] = {}
     lines: list[str] = []
     for var in variables:
         if var.category != Variable.Category.TERRAFORM:
             continue
-        value = var.get_value()
+        if var.sensitive and not reveal_secrets:
+            value, hcl = SENSITIVE, False
+        else:
+            value, hcl = var.get_value(), var.hcl
         if var.key not in already_declared:
             declaration: dict = {"type": "any" if var.hcl else "string"}
             if var.sensitive:
@@ -138,7 +191,7 @@ def variable_files(variables: list[Variable], already_declared: set[str]) -> tup
             if var.description:
                 declaration["description"] = var.description
             declarations[var.key] = declaration
-        lines.append(f"{var.key} = {value if var.hcl else hcl_string(value)}")
+        lines.append(f"{var.key} = {value if hcl else hcl_string(value)}")
     doc = {"variable": declarations} if declarations else {}
     return doc, "\n".join(lines) + ("\n" if lines else "")
 
@@ -239,15 +292,8 @@ def prepare_workdir(task, *, code_version: WorkspaceCodeVersion | None, with_sta
     workspace = task.workspace
     path = create_workdir(task)
     variables = list(Variable.objects.filter(workspace=workspace).order_by("category", "key"))
-    files = main_files(workspace, code_version)
-    for name, content in files.items():
-        write_file(path / name, content)
-    write_json(path / "provider.tf.json", provider_document(workspace))
-    var_doc, tfvars = variable_files(variables, declared_variables(files))
-    write_json(path / "variables.tf.json", var_doc)
-    write_file(path / "variables.tfvars", tfvars)
-    for name in ("provider.tf.json", "variables.tf.json"):
-        (path / name).chmod(0o600)
+    for config_file in workdir_files(workspace, code_version, variables):
+        write_file(path / config_file.name, config_file.content)
     workdir = WorkDir(path=path, env=build_environment(workspace, path, variables), secrets=variable_secret_strings(variables))
     state = latest_state(workspace) if with_state else None
     if state is not None:

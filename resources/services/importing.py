@@ -111,7 +111,7 @@ def _import_parsed(*, workspace, parsed, on_duplicate, message, user) -> ImportR
         if on_duplicate == "skip":
             report.skipped.append(address.text)
         elif on_duplicate == "new_version":
-            changed.append((resource, fragment, same))
+            changed.append((resource, fragment, same, block.source))
     for dup in code_merge.duplicates:
         report.duplicates.append(dup)
     if on_duplicate == "fail" and report.duplicates:
@@ -124,17 +124,18 @@ def _import_parsed(*, workspace, parsed, on_duplicate, message, user) -> ImportR
 
     _bulk_create_resources(workspace, new_blocks, user)
     report.created = [address.text for _, address, _ in new_blocks]
-    for resource, fragment, same in changed:
+    for resource, fragment, same, source_text in changed:
         resource = lock_resource(resource)
         if not resource.is_active:
             resource.is_active, resource.deleted_at = True, None
             append_version(resource=resource, code=fragment, change_type=ChangeType.RESTORE,
-                            summary="Restored by import", user=user)
+                            summary="Restored by import", user=user, source_text=source_text)
             report.restored.append(resource.resource_id)
         elif not same:
             append_version(resource=resource, code=fragment, change_type=ChangeType.UPDATE,
                             summary="Updated by import: " + fragments.change_summary(resource.current_version.code,
-                                                                                   fragment), user=user)
+                                                                                   fragment), user=user,
+                            source_text=source_text)
             report.updated.append(resource.resource_id)
 
     report.code_added, report.code_replaced = code_merge.added, code_merge.replaced
@@ -170,8 +171,9 @@ def _bulk_create_resources(workspace, new_blocks, user) -> None:
             r.pk = r.id = by_address[r.resource_id]
     ResourceCodeVersion.objects.bulk_create([
         ResourceCodeVersion(resource=resource, version=1, code=fragment, checksum=fragments.checksum(fragment),
-                            change_type=ChangeType.CREATE, change_summary="Imported", is_latest=True, author=author)
-        for resource, (_, _, fragment) in zip(resources, new_blocks)
+                            change_type=ChangeType.CREATE, change_summary="Imported", is_latest=True, author=author,
+                            source_text=block.source)
+        for resource, (block, _, fragment) in zip(resources, new_blocks)
     ], batch_size=500)
     # One statement instead of a 1,000-branch CASE: each new resource points at its version 1.
     WorkspaceResource.objects.filter(pk__in=[r.pk for r in resources]).update(current_version=Subquery(

@@ -62,13 +62,14 @@ def clean_tags(tags) -> list[str]:
 
 
 def append_version(*, resource: WorkspaceResource, code: dict, change_type: str, summary: str,
-                    user=None) -> ResourceCodeVersion:
+                    user=None, source_text: str = "") -> ResourceCodeVersion:
     """Add a version and make it the resource's latest/current one (resource row locked)."""
     number = (resource.versions.aggregate(n=Max("version"))["n"] or 0) + 1
     ResourceCodeVersion.objects.filter(resource=resource, is_latest=True).update(is_latest=False)
     version = ResourceCodeVersion.objects.create(
         resource=resource, version=number, code=code, checksum=fragments.checksum(code),
         change_type=change_type, change_summary=summary[:500], is_latest=True, author=acting_user(user),
+        source_text=source_text,
     )
     resource.current_version = version
     resource.save(update_fields=["current_version", "is_active", "deleted_at", "updated_at"])
@@ -88,6 +89,13 @@ def code_fragment(code) -> tuple[Address, dict]:
         except ImportParseError as exc:
             raise InvalidCode(exc.message) from None
     return parse_fragment(code)
+
+
+def hcl_source(code) -> str:
+    """The HCL text of ``code`` as written, kept next to its JSON; "" for JSON input."""
+    if isinstance(code, str) and code.strip() and not code.lstrip().startswith(("{", "[")):
+        return code.strip("\n") + "\n"
+    return ""
 
 
 def current_checksum(resource: WorkspaceResource) -> str | None:
@@ -115,7 +123,8 @@ def resource_create(*, workspace, code, resource_id: str | None = None, descript
             )
     except IntegrityError:
         raise Conflict(f"{address.text} already exists in {workspace.name}.") from None
-    append_version(resource=resource, code=fragment, change_type=ChangeType.CREATE, summary="Created", user=user)
+    append_version(resource=resource, code=fragment, change_type=ChangeType.CREATE, summary="Created", user=user,
+                   source_text=hcl_source(code))
     logger.info("resource %s created in %s", address.text, workspace.name)
     return resource
 
@@ -139,7 +148,7 @@ def resource_update(*, resource, code=None, description: str | None = None, tags
             summary = change_summary.strip() or fragments.change_summary(
                 resource.current_version.code if resource.current_version_id else None, fragment)
             version = append_version(resource=resource, code=fragment, change_type=ChangeType.UPDATE,
-                                      summary=summary, user=user)
+                                      summary=summary, user=user, source_text=hcl_source(code))
     fields = []
     if description is not None and description != resource.description:
         resource.description = description
@@ -165,7 +174,7 @@ def resource_delete(*, resource, user=None) -> WorkspaceResource:
     resource.is_active = False
     resource.deleted_at = timezone.now()
     append_version(resource=resource, code=resource.current_version.code, change_type=ChangeType.DELETE,
-                    summary="Deleted", user=user)
+                    summary="Deleted", user=user, source_text=resource.current_version.source_text)
     return resource
 
 
@@ -177,7 +186,7 @@ def resource_restore(*, resource, user=None) -> WorkspaceResource:
     resource.is_active = True
     resource.deleted_at = None
     append_version(resource=resource, code=resource.current_version.code, change_type=ChangeType.RESTORE,
-                    summary="Restored", user=user)
+                    summary="Restored", user=user, source_text=resource.current_version.source_text)
     return resource
 
 
@@ -193,5 +202,6 @@ def version_rollback(*, resource, version: int, user=None) -> tuple[WorkspaceRes
     if target.checksum == current_checksum(resource):
         return resource, None
     new = append_version(resource=resource, code=target.code, change_type=ChangeType.ROLLBACK,
-                          summary=f"Rolled back to version {target.version}", user=user)
+                          summary=f"Rolled back to version {target.version}", user=user,
+                          source_text=target.source_text)
     return resource, new

@@ -102,12 +102,14 @@ def snapshot_restore(*, snapshot, user=None) -> list[SnapshotChange]:
         if change.action == "deactivate":
             resource.is_active, resource.deleted_at = False, now
             append_version(resource=resource, code=resource.current_version.code, change_type=ChangeType.DELETE,
-                            summary=f"Deleted by restoring {label}", user=user)
+                            summary=f"Deleted by restoring {label}", user=user,
+                            source_text=resource.current_version.source_text)
             continue
         target = versions[(resource.pk, change.target_version)]
         resource.is_active, resource.deleted_at = True, None
         append_version(resource=resource, code=target.code, change_type=ChangeType.RESTORE,
-                        summary=f"Restored version {target.version} from {label}", user=user)
+                        summary=f"Restored version {target.version} from {label}", user=user,
+                        source_text=target.source_text)
     logger.info("snapshot %s restored in workspace %s", snapshot.pk, snapshot.workspace_id)
     audit_record("snapshot.restore", user=acting_user(user), workspace=snapshot.workspace,
                  target=f"snapshot {snapshot.name}",

@@ -83,3 +83,16 @@ def logged_in(page, operator):
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r"/$"))
     return page
+
+
+def fill_code(page, code: str, field: str = "code") -> None:
+    """Replace the text of the code editor (CodeMirror over textarea[name=<field>]) as a user does:
+    click into it, select all, type. Without the editor, fill the plain textarea."""
+    editor = page.locator(f".cm-editor[data-editor-for={field}] .cm-content")
+    if editor.count():
+        editor.click()
+        page.keyboard.press("Control+a")
+        page.keyboard.press("Delete")
+        page.keyboard.insert_text(code)
+    else:
+        page.fill(f"textarea[name={field}]", code)

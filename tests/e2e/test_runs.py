@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from executions.models import WorkspaceTask
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import fill_code, shot
 from workspaces.code.services import code_version_save
 from workspaces.models import StateVersion, Workspace
 
@@ -62,7 +62,7 @@ output "page_id" {{
 
 def save_code_in_editor(page, workspace: str, code: str, message: str):
     page.goto(f"/workspaces/{workspace}/code/")
-    page.fill("textarea[name=code]", code)
+    fill_code(page, code)
     page.fill("input[name=message]", message)
     page.click(".code-form button[type=submit]")
     expect(page.locator(".flash")).to_contain_text(re.compile("Saved as version"))
