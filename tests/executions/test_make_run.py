@@ -52,6 +52,15 @@ def _answers(port: int) -> bool:
         return False
 
 
+def _as_in_a_terminal():
+    """The signal dispositions of a command typed in a terminal. A test run started in the
+    background (``cmd &`` in a non-interactive shell, as CI scripts do) inherits SIGINT ignored,
+    and a POSIX shell can neither trap nor reset a signal ignored on entry: Ctrl-C would then
+    reach nobody, whatever the recipe does."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @pytest.fixture
 def make_run(transactional_db, tmp_path):
     token = f"iac-make-run-{uuid.uuid4().hex}"
@@ -64,7 +73,8 @@ def make_run(transactional_db, tmp_path):
     with open(log, "w") as out:
         # -o: never reinstall the venv from a test
         process = subprocess.Popen(["make", "-o", ".venv/.installed", "run", f"PORT={port}"], cwd=ROOT, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=_as_in_a_terminal)
     try:
         wait_for(lambda: _answers(port) and "running." in log.read_text(), timeout=90, message="make run started")
         yield process, token, log
