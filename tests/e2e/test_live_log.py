@@ -52,7 +52,8 @@ def _follow_a_run(page, workspace, task):
     assert numbers == ["1", "2", "3", "4"], "each line once, numbered in order"
 
 
-def test_new_lines_arrive_over_the_stream_without_a_reload(logged_in):
+def test_new_lines_arrive_over_the_stream_without_a_reload(logged_in, settings):
+    settings.IAC_LOG_STREAM_SECONDS = 55  # one connection for the whole test (no reconnect gap to poll in)
     page = logged_in
     workspace, task = _running("live-sse")
     polls = _poll_requests(page)
@@ -61,6 +62,25 @@ def test_new_lines_arrive_over_the_stream_without_a_reload(logged_in):
     _follow_a_run(page, workspace, task)
     assert polls == [], "the poller stays idle while the stream is open"
     assert page.evaluate("window.iacLiveLog.streaming()") is False  # closed at the end
+
+
+def test_a_reconnecting_stream_and_the_poll_never_double_a_line(logged_in, settings):
+    """Streams closed after 1 s: the browser reconnects (Last-Event-ID), the poller runs in the gaps."""
+    settings.IAC_LOG_STREAM_SECONDS = 1
+    page = logged_in
+    workspace, task = _running("live-reconnect")
+    streams: list[str] = []
+    page.on("request", lambda request: streams.append(request.url) if "/logs/stream/" in request.url else None)
+    page.goto(f"/workspaces/{workspace.name}/runs/{task.pk}/")
+    for number in range(1, 9):
+        add_logs(task, ("planning", f"line {number}"))
+        page.wait_for_timeout(400)
+    expect(page.locator("#log-lines")).to_contain_text("line 8", timeout=10_000)
+    _finish(task)
+    expect(page.locator("#log-lines")).to_contain_text("Run complete.", timeout=10_000)
+    numbers = page.locator("#log-lines .ln").all_inner_texts()
+    assert numbers == [str(n) for n in range(1, 10)], "each line once, numbered in order"
+    assert len(streams) >= 2, "the stream was reconnected"
 
 
 def test_without_event_source_the_poll_brings_the_lines(logged_in):
