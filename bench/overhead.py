@@ -11,6 +11,10 @@ Prints `BENCH <metric> <value>` lines. Uses DATABASE_URL when set (else the loca
   (d) the same as (b) with monitoring on (issue 14): one global webhook channel wanting every event
       (a local receiver answering 200) and /metrics scraped every second (``*_monitored`` figures).
 Each repeat runs (a)–(d) back to back, so the host's load changes hit every variant alike.
+Then ``BENCH phase_<name>_ms``: where the platform's own time goes in (b) at 500 resources (medians):
+queue waits, claim, pre-checks, work dir, each terraform command, plan JSON parse, summary and
+masking, encryption, storing, cost, policies, hooks, state save, and ``*_platform_own`` — a run's
+time in the worker outside terraform.
 
     .venv/bin/python bench/overhead.py
 """
@@ -134,9 +138,39 @@ def platform(n: int, tag: str, checks: bool = False) -> tuple[float, float]:
         apply_s = time.perf_counter() - start
         if apply.status != Status.APPLIED:
             raise SystemExit(f"apply failed: {apply.error_message}")
+        PHASES.setdefault((n, tag.split("_", 1)[1] if "_" in tag else ""), []).append(phases(plan, apply))
         return plan_s, apply_s
     finally:
         _delete(ws)
+
+
+PHASES: dict = {}  # (n, variant) → [{phase: seconds}] of each run
+
+
+def phases(plan: WorkspaceTask, apply: WorkspaceTask) -> dict:
+    """Where one plan & apply spent its time: the queue waits (the apply's includes the dispatch
+    after the confirmation) and the worker's own timings (``context["timings"]``)."""
+    plan.refresh_from_db()
+    apply.refresh_from_db()
+    out = {"plan_queue_wait": (plan.started_at - plan.queued_at).total_seconds(),
+           "apply_queue_wait": (apply.started_at - apply.queued_at).total_seconds()}
+    for prefix, task in (("plan", plan), ("apply", apply)):
+        timings = (task.context or {}).get("timings") or {}
+        for name, seconds in timings.items():
+            out[f"{prefix}_{name}"] = seconds
+        busy = (task.finished_at - task.started_at).total_seconds()
+        terraform = sum(v for k, v in timings.items() if k.startswith("terraform_"))
+        out[f"{prefix}_platform_own"] = busy - terraform  # the run's time in the worker outside terraform
+    return out
+
+
+def print_phases() -> None:
+    for (n, variant), rows in sorted(PHASES.items()):
+        if n != 500 or variant:
+            continue
+        for name in sorted({key for row in rows for key in row}):
+            value = statistics.median(row.get(name, 0.0) for row in rows) * 1000
+            print(f"BENCH phase_{name}_ms {value:.1f}")
 
 
 def _delete(ws) -> None:
@@ -245,6 +279,7 @@ def measure() -> None:
             if n == 500:
                 print(f"BENCH apply_ratio_{n}{suffix} {plat_apply / bare_apply:.3f}")
         sys.stdout.flush()
+    print_phases()
     print(f"BENCH monitored_scrapes {totals['scrapes']}")
     print(f"BENCH monitored_notifications_received {_Receiver.received}")
     print(f"BENCH queue_start_median_s {queue_start_latency():.3f}")

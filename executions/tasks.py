@@ -2,6 +2,7 @@
 
 import logging
 import os
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,12 +20,14 @@ Status = WorkspaceTask.Status
 
 
 def run_task(task_id: int) -> str:
+    started = time.perf_counter()
     worker_beat()
     task = claim_task(task_id, host=settings.IAC_WORKER_HOST, pid=os.getpid())
     if task is None:
         return "not claimed"
     logger.info("running task %s (%s) on %s", task.pk, task.task_type, task.workspace.name)
     run = TaskRun(task)
+    run.timings.add("claim", time.perf_counter() - started)
     try:
         run.execute()
     finally:

@@ -65,7 +65,8 @@ class CheckSteps:
         """The hooks of ``hook_stage``; a mandatory failure raises StepFailed (category hook).
         The on-failure hooks run while the run fails: nothing they do changes how it ends."""
         if failure is None:
-            hooks.run_hooks(self, hook_stage)
+            with self.timings.timed(f"hooks_{hook_stage}"):
+                hooks.run_hooks(self, hook_stage)
             return
         try:
             hooks.run_hooks(self, hook_stage, failure=failure)
@@ -75,7 +76,8 @@ class CheckSteps:
     def estimate_cost(self) -> dict | None:
         """The plan's monthly cost; never fails the run (a failure is logged and stored as such)."""
         try:
-            estimate = cost.estimate(self.plan_doc, plan_json_path=self.workdir.path / "plan.json")
+            with self.timings.timed("cost"):
+                estimate = cost.estimate(self.plan_doc, plan_json_path=self.workdir.path / "plan.json")
         except cost.CostError as exc:
             self.log.info(f"[platform] cost estimation failed: {exc}")
             estimate = {"error": str(exc)}
@@ -95,8 +97,9 @@ class CheckSteps:
         hard-mandatory deny fails the run (category policy). The advisory sets cannot change how
         the run goes on: they are evaluated once its status is recorded (``check_advisory_policies``),
         so they never delay a plan (a 500-resource plan costs the policy engine ~0.2 s)."""
-        outcome = policies.policy_check_run(task=self.task, plan=self.plan_doc, cost=estimate,
-                                            save=not self.heartbeat.lost, redact=self.log.redact, advisory=False)
+        with self.timings.timed("policies"):
+            outcome = policies.policy_check_run(task=self.task, plan=self.plan_doc, cost=estimate,
+                                                save=not self.heartbeat.lost, redact=self.log.redact, advisory=False)
         self.log_policy_results(outcome.results)
         self.advisory_cost = estimate
         if policies.policy_sets_for(self.task.workspace).filter(enforcement=policies.Enforcement.ADVISORY).exists():

@@ -23,6 +23,7 @@ from executions.executor.isolation import hand_over
 from executions.executor.apply_state import ApplyStateSteps
 from executions.executor.check_steps import CheckSteps
 from executions.executor.logs import LogWriter
+from executions.executor.timings import Timings
 from executions.executor.ownership import Checkpointer, Heartbeat, owned
 from executions.executor.plan_summary import summarize_plan
 from executions.executor.steps import (
@@ -47,6 +48,7 @@ class TaskRun(ApplyStateSteps, CheckSteps):
     """One claimed task on this worker: its work dir, log and cancel/heartbeat checks."""
 
     def __init__(self, task: WorkspaceTask):
+        self.timings = Timings()
         self.task = task
         self.workdir: WorkDir | None = None
         self.log = LogWriter(task)
@@ -124,9 +126,10 @@ class TaskRun(ApplyStateSteps, CheckSteps):
         timeout = self.timeout_for(what)
         if self.workdir.credentials:
             hand_over(self.workdir.path, self.task)  # files the worker wrote since (plan file, lock file)
-        result = runner.run(args, cwd=self.workdir.path, env=self.workdir.env, log=self.log, timeout=timeout,
-                            should_cancel=self.should_cancel, on_start=self._started,
-                            credentials=self.workdir.credentials)
+        with self.timings.timed(f"terraform_{args[0]}"):
+            result = runner.run(args, cwd=self.workdir.path, env=self.workdir.env, log=self.log, timeout=timeout,
+                                should_cancel=self.should_cancel, on_start=self._started,
+                                credentials=self.workdir.credentials)
         if result.cancelled or result.timed_out or result.exit_code not in ok:
             found = errors.classify(result.output_tail, result.exit_code, timed_out=result.timed_out,
                                     cancelled=result.cancelled, what=what, timeout=timeout)
@@ -178,7 +181,8 @@ class TaskRun(ApplyStateSteps, CheckSteps):
 
     def prepare(self, code_version) -> None:
         self.stage(Stage.PREPARING)
-        self.workdir = prepare_workdir(self.task, code_version=code_version)
+        with self.timings.timed("work_dir"):
+            self.workdir = prepare_workdir(self.task, code_version=code_version)
         self.log.secrets = self.workdir.secrets
         self.log.info(f"[platform] run #{self.task.pk} ({self.task.get_task_type_display()}) on "
                       f"{self.task.workspace.name}, work dir prepared")
@@ -212,6 +216,7 @@ class TaskRun(ApplyStateSteps, CheckSteps):
             info = errors.category_info(category)
             hint = info.hint if info else ""
         task.stage_seconds = self.stage_times()
+        task.context = {**(task.context or {}), "timings": dict(self.timings)}
         task.transition(status, error=error, category=category, hint=hint)
         self.task = task
         if category:
@@ -286,21 +291,26 @@ class TaskRun(ApplyStateSteps, CheckSteps):
 
     def save_plan_artifacts(self, has_changes: bool) -> None:
         """Plan file, lock file, plan JSON and summary; 3 attempts, never fails the run."""
-        show = runner.capture(["show", "-json", "plan.tfplan"], cwd=self.workdir.path, env=self.workdir.env,
-                              timeout=self.timeout_for("plan"), credentials=self.workdir.credentials)
+        with self.timings.timed("terraform_show"):
+            show = runner.capture(["show", "-json", "plan.tfplan"], cwd=self.workdir.path, env=self.workdir.env,
+                                  timeout=self.timeout_for("plan"), credentials=self.workdir.credentials)
         if show.returncode != 0:
             self.log.info(f"[platform] terraform show -json failed: {show.stderr.decode(errors='replace')[:500]}")
             plan_doc = {}
         else:
-            plan_doc = json.loads(show.stdout or b"{}")
+            with self.timings.timed("plan_json_parse"):
+                plan_doc = json.loads(show.stdout or b"{}")
         self.plan_doc = plan_doc
         write_file(self.workdir.path / "plan.json", show.stdout or b"{}")  # for hooks (IAC_PLAN_JSON)
         hooks.give_to_run(self.workdir.path / "plan.json", self.task)
-        summary = summarize_plan(plan_doc, self.workdir.secrets)
+        with self.timings.timed("plan_summary_mask"):
+            summary = summarize_plan(plan_doc, self.workdir.secrets)
         lock = self.workdir.lock_file.read_text() if self.workdir.lock_file.exists() else ""
+        with self.timings.timed("plan_encrypt"):
+            plan_file, plan_json = encrypt_bytes(self.workdir.plan_file.read_bytes()), encrypt_bytes(show.stdout or b"{}")
         fields = {
-            "plan_file": encrypt_bytes(self.workdir.plan_file.read_bytes()),
-            "plan_json": encrypt_bytes(show.stdout or b"{}"),
+            "plan_file": plan_file,
+            "plan_json": plan_json,
             "lock_file": lock,
             "change_summary": summary,
             "has_changes": has_changes,
@@ -309,7 +319,8 @@ class TaskRun(ApplyStateSteps, CheckSteps):
             try:
                 if attempt > 1:
                     reconnect_after_failure()
-                owned(self.task).update(**fields)
+                with self.timings.timed("plan_store"):
+                    owned(self.task).update(**fields)
                 self.task.change_summary, self.task.has_changes = summary, has_changes
                 break
             except Exception as exc:  # noqa: BLE001 — a database fault; retried, never fatal by itself
@@ -354,7 +365,8 @@ class TaskRun(ApplyStateSteps, CheckSteps):
         # Whatever terraform wrote is real state — after a failure or a cancel too.
         self.stage(Stage.SAVING_STATE)
         try:
-            expected_outputs = self.collect_state(succeeded=failure is None)
+            with self.timings.timed("state_save"):
+                expected_outputs = self.collect_state(succeeded=failure is None)
         except StepFailed as state_failure:
             if failure is None:
                 raise
@@ -372,7 +384,8 @@ class TaskRun(ApplyStateSteps, CheckSteps):
         failed = True
         self.heartbeat.start()
         try:
-            checks.run_prechecks(self.task, log=self.log)
+            with self.timings.timed("prechecks"):
+                checks.run_prechecks(self.task, log=self.log)
             if self.task.task_type == WorkspaceTask.TaskType.APPLY:
                 self.apply()
             elif self.task.is_drift_check:
