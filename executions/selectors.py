@@ -6,7 +6,8 @@ Read-only; every function issues a bounded number of queries whatever the number
 import re
 from dataclasses import dataclass
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Sum, Value
+from django.db.models.functions import Length, Replace
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -161,6 +162,16 @@ def log_page(*, task: WorkspaceTask, after: int = 0, line: int = 0, stage: str =
             number += 1
             lines.append(LogLine(number, raw, tone=line_tone(raw)))
     return LogPage(lines=lines, last_seq=last_seq, last_line=number, last_stage=stage, complete=complete)
+
+
+def log_position(*, task: WorkspaceTask, seq: int) -> tuple[int, str]:
+    """Where a reader that has every chunk up to ``seq`` stands: its last line number and stage
+    (what ``log_page`` needs to go on from there; the live stream resumes from a seq alone)."""
+    chunks = TaskLog.objects.filter(task=task, seq__lte=seq).exclude(stage=LOG_COMPLETE_STAGE)
+    newlines = Length("text") - Length(Replace("text", Value("\n"), Value("")))
+    lines = chunks.aggregate(n=Sum(newlines + 1))["n"] or 0
+    stage = chunks.exclude(stage="").order_by("-seq").values_list("stage", flat=True).first() or ""
+    return lines, stage
 
 
 def log_is_final(task: WorkspaceTask, page: LogPage, *, quiet_seconds: float = 3.0) -> bool:

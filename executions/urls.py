@@ -1,12 +1,14 @@
 from django.urls import path
 
-from executions import config_views, hook_views, metrics, notification_views as notes, plan_views, policy_views, views
+from executions import config_views, hook_views, log_stream, metrics, notification_views as notes, plan_views, policy_views, views
 
 urlpatterns = [
     path("workspaces/<str:name>/runs/", views.run_list_view, name="run_list"),
     path("workspaces/<str:name>/runs/new/", views.run_new_view, name="run_new"),
     path("workspaces/<str:name>/runs/<int:task_id>/", views.run_detail_view, name="run_detail"),
     path("workspaces/<str:name>/runs/<int:task_id>/logs/", views.run_logs_view, name="run_logs"),
+    path("workspaces/<str:name>/runs/<int:task_id>/logs/stream/", log_stream.run_log_stream_view,
+         name="run_log_stream"),
     path("workspaces/<str:name>/runs/<int:task_id>/plan/", plan_views.run_plan_view, name="run_plan"),
     path("workspaces/<str:name>/runs/<int:task_id>/plan/resource/", plan_views.run_plan_resource_view,
          name="run_plan_resource"),

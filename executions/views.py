@@ -1,11 +1,13 @@
 """Run pages: the runs tab, a new run, the run page with its live log, confirm/discard/cancel.
 
-The run page polls ``run_logs?after=<seq>`` every second; the answer appends only new
+The run page follows the log over Server-Sent Events (``log_stream.py``) and falls back to
+polling ``run_logs?after=<seq>`` every second; the answer appends only new
 lines, replaces the poller (out of band) with the next position, fires ``run-updated``
 when the status or stage moved on (the header, plan and details refresh), and stops the
 polling with status 286 once the log is final.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse
@@ -119,6 +121,8 @@ def _run_context(workspace, task, request_user=None, plan_query=None) -> dict:
         "confirm_form": ConfirmForm(),
         "run_url": reverse("run_detail", args=[workspace.name, task.pk]),
         "logs_url": reverse("run_logs", args=[workspace.name, task.pk]),
+        "stream_url": (reverse("run_log_stream", args=[workspace.name, task.pk])
+                       if settings.IAC_LOG_STREAM_SECONDS else ""),
     }
 
 

@@ -180,6 +180,10 @@ IAC_WORKERS = env_int("IAC_WORKERS", 2, minimum=1)
 IAC_WORKER_HOST = env_str("IAC_WORKER_HOST") or socket.gethostname()
 IAC_TASK_TIMEOUT = env_int("IAC_TASK_TIMEOUT", 3600, minimum=10)
 IAC_CANCEL_GRACE_SECONDS = env_int("IAC_CANCEL_GRACE_SECONDS", 10, minimum=1)
+# The run page follows a running log over Server-Sent Events, one connection (a server thread)
+# per open page, closed after this many seconds (the browser reconnects). 0: no stream, the
+# page polls every second (e.g. behind a server with few synchronous workers).
+IAC_LOG_STREAM_SECONDS = env_int("IAC_LOG_STREAM_SECONDS", 55, minimum=0)
 IAC_HEARTBEAT_SECONDS = env_int("IAC_HEARTBEAT_SECONDS", 5, minimum=1)
 # A heartbeat thread beats every IAC_HEARTBEAT_SECONDS for the whole run: a run whose
 # heartbeat is older than IAC_REAPER_STALE_SECONDS has lost its worker.

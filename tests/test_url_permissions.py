@@ -99,6 +99,7 @@ TABLE = {
     W + "runs/new/": {"GET": (P, 200), "POST": (P, 400)},
     W + "runs/<int:task_id>/": {"GET": (R, 200)},
     W + "runs/<int:task_id>/logs/": {"GET": (R, 200)},
+    W + "runs/<int:task_id>/logs/stream/": {"GET": (R, 200)},  # the live log (Server-Sent Events)
     W + "runs/<int:task_id>/plan/": {"GET": (R, 200)},  # the plan alone (HTMX: its filtered body)
     W + "runs/<int:task_id>/plan/resource/": {"GET": (R, 200)},  # one resource's attribute changes
     W + "runs/<int:task_id>/confirm/": {"POST": (A, 302)},

@@ -15,13 +15,18 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class LogWriter:
-    """Collects lines and stores them as numbered chunks (every ~0.5 s or 200 lines).
+    """Collects lines and stores them as numbered chunks: flushed on output, batched under load.
+
+    A line that arrives after a quiet spell is stored at once (the run page shows it within
+    a fraction of a second); while output keeps coming, whatever arrived within
+    ``FLUSH_SECONDS`` of the last chunk goes into one chunk (at most ~10 chunks a second, or
+    one per ``FLUSH_LINES`` lines), so a plan printing thousands of lines stays a few rows.
 
     Only the thread that owns it writes to the database; readers hand lines over with
     ``add`` and the owner calls ``maybe_flush``/``flush``.
     """
 
-    FLUSH_SECONDS = 0.5
+    FLUSH_SECONDS = 0.1
     FLUSH_LINES = 200
 
     def __init__(self, task, secrets: list[str] | None = None):
@@ -48,6 +53,13 @@ class LogWriter:
     def set_stage(self, stage: str) -> None:
         self.flush()
         self.stage = stage
+
+    def flush_due_in(self, idle: float) -> float:
+        """How long the owner may wait for more output before ``maybe_flush`` has work to do:
+        ``idle`` when nothing is pending, else what is left of the batching window."""
+        if not self.pending:
+            return idle
+        return max(0.0, min(idle, self.last_flush + self.FLUSH_SECONDS - time.monotonic()))
 
     def maybe_flush(self) -> None:
         if self.pending and (

@@ -148,7 +148,9 @@ def run(
 
     try:
         while True:
-            drain(wait=poll_seconds)
+            # Wait for output, but no longer than the log's batching window: a line is stored
+            # at once after a quiet spell, and within ~0.1 s while output keeps coming.
+            drain(wait=log.flush_due_in(poll_seconds))
             log.maybe_flush()
             now = time.monotonic()
             if process.poll() is not None:

@@ -28,6 +28,13 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{report.when}", report)
 
 
+@pytest.fixture(autouse=True)
+def _short_log_streams(settings):
+    """A run page's live-log stream holds a live-server thread (and its database connection) until
+    it ends: keep them short here, so none outlives its test by more than a few seconds."""
+    settings.IAC_LOG_STREAM_SECONDS = 5
+
+
 @pytest.fixture(scope="session")
 def chromium_path():
     path = shutil.which("chromium") or shutil.which("chromium-browser")

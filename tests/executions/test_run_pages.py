@@ -176,7 +176,7 @@ def test_planned_run_shows_plan_view_and_confirm_discard_but_no_cancel(auth_clie
     assert 'class="step step-done" data-stage="saving_plan"' in html
     assert 'class="step step-waiting" data-stage="awaiting_confirmation"' in html
     # the log is complete: no poller
-    assert 'id="log-poller"></div>' in html and "every 1s" not in html
+    assert re.search(r'id="log-poller"[^>]* data-final="1"></div>', html) and "every 1s" not in html
 
 
 def test_speculative_plan_can_never_be_confirmed(auth_client, workspace):
@@ -330,7 +330,9 @@ def test_log_poll_stops_with_286_when_the_log_is_complete(auth_client, workspace
     html = response.content.decode()
     assert response.status_code == 286
     assert "No changes." in html and "Run finished: No changes" in html
-    assert '<div id="log-poller" hx-swap-oob="true"></div>' in html  # the next poller is inert
+    # the next poller is inert
+    assert re.search(r'<div id="log-poller" [^>]*data-final="1" hx-swap-oob="true"></div>', html)
+    assert "hx-get" not in html
     assert "run-updated" in response["HX-Trigger"]
 
 
