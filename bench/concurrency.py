@@ -11,6 +11,11 @@ The platform's time runs from the first run queued to the last state version sav
     BENCH concurrent_bare_w{n}_s       wall time of the 20 bare jobs with a pool of n
     BENCH concurrent_ratio_w{n}        platform / bare
     BENCH max_running_total_w{n}       most tasks running at one moment (≤ n expected)
+    BENCH concurrent_busy_w{n}_s       worker-seconds spent in runs (claim to end), of which
+    BENCH concurrent_terraform_w{n}_s  in terraform commands; BENCH concurrent_idle_w{n}_s the
+                                       worker-seconds with no run (n × wall − busy: queue and
+                                       dispatch gaps, the batch's tail); and for comparison
+    BENCH concurrent_bare_busy_w{n}_s  pool-seconds in the bare jobs
     BENCH lost_runs                    runs (over every worker count) not ended applied with a state
                                        version saved: failed, stuck past BENCH_TIMEOUT, lost
     BENCH max_running_per_workspace    most overlapping running tasks of one workspace, from the
@@ -46,7 +51,8 @@ TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "1800"))
 ENDED = {Status.FAILED, Status.CANCELLED, Status.DISCARDED, Status.PLANNED_NO_CHANGES, Status.POLICY_OVERRIDE}
 
 
-def bare_job(index: int) -> None:
+def bare_job(index: int) -> float:
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"bench-conc-{index}-") as tmp:
         cwd = Path(tmp)
         (cwd / "main.tf.json").write_text(_setup.terraform_config(RESOURCES))
@@ -54,13 +60,15 @@ def bare_job(index: int) -> None:
         _setup.bare_terraform(["plan", "-input=false", "-no-color", "-out=plan.tfplan", "-detailed-exitcode"], cwd)
         _setup.bare_terraform(["show", "-json", "plan.tfplan"], cwd)
         _setup.bare_terraform(["apply", "-input=false", "-no-color", "plan.tfplan"], cwd)
+    return time.perf_counter() - start
 
 
-def bare(workers: int) -> float:
+def bare(workers: int) -> tuple[float, float]:
+    """(wall seconds, pool-seconds spent in the jobs)."""
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(bare_job, range(WORKSPACES)))  # list(): re-raises a failed job
-    return time.perf_counter() - start
+        busy = sum(pool.map(bare_job, range(WORKSPACES)))
+    return time.perf_counter() - start, busy
 
 
 def create_workspaces(tag: str, count: int, resources: int) -> list[Workspace]:
@@ -107,8 +115,20 @@ def intervals_of(workspaces: list[Workspace]) -> dict[int, list[tuple]]:
     return out
 
 
-def platform(workers: int) -> tuple[float, int, int, int]:
-    """(wall seconds, runs lost, most running tasks of one workspace, most running tasks overall)."""
+def worker_seconds(workspaces: list[Workspace]) -> tuple[float, float]:
+    """(worker-seconds in runs, of which in terraform) over the runs of these workspaces."""
+    busy = terraform = 0.0
+    rows = WorkspaceTask.objects.filter(workspace__in=workspaces, started_at__isnull=False, finished_at__isnull=False)
+    for started, finished, context in rows.values_list("started_at", "finished_at", "context"):
+        busy += (finished - started).total_seconds()
+        timings = (context or {}).get("timings") or {}
+        terraform += sum(v for k, v in timings.items() if k.startswith("terraform_"))
+    return busy, terraform
+
+
+def platform(workers: int) -> tuple[float, int, int, int, float, float]:
+    """(wall seconds, runs lost, most running tasks of one workspace, most running tasks overall,
+    worker-seconds in runs, of which in terraform)."""
     tag = f"w{workers}-{int(time.time())}"
     warm = create_workspaces(f"{tag}-warm", workers, 1)
     workspaces = create_workspaces(tag, WORKSPACES, RESOURCES)
@@ -126,7 +146,7 @@ def platform(workers: int) -> tuple[float, int, int, int]:
             per_workspace = intervals_of(workspaces)
         most_per_ws = max((overlaps(spans) for spans in per_workspace.values()), default=0)
         most_total = overlaps([span for spans in per_workspace.values() for span in spans])
-        return wall, lost, most_per_ws, most_total
+        return wall, lost, most_per_ws, most_total, *worker_seconds(workspaces)
     finally:
         for ws in warm + workspaces:
             delete(ws)
@@ -156,14 +176,20 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     lost_total, most_per_ws = 0, 0
     for workers in WORKER_COUNTS:
-        wall, lost, per_ws, total = platform(workers)
-        bare_s = bare(workers)
+        wall, lost, per_ws, total, busy, in_terraform = platform(workers)
+        bare_s, bare_busy = bare(workers)
         lost_total += lost
         most_per_ws = max(most_per_ws, per_ws)
         print(f"BENCH concurrent_platform_w{workers}_s {wall:.3f}")
         print(f"BENCH concurrent_bare_w{workers}_s {bare_s:.3f}")
         print(f"BENCH concurrent_ratio_w{workers} {wall / bare_s:.3f}")
         print(f"BENCH max_running_total_w{workers} {total}")
+        # Where the difference goes: worker-seconds in runs (and in terraform) against the bare
+        # pool's; the idle worker-seconds are queue and dispatch gaps (and the tail of the batch).
+        print(f"BENCH concurrent_busy_w{workers}_s {busy:.1f}")
+        print(f"BENCH concurrent_terraform_w{workers}_s {in_terraform:.1f}")
+        print(f"BENCH concurrent_idle_w{workers}_s {workers * wall - busy:.1f}")
+        print(f"BENCH concurrent_bare_busy_w{workers}_s {bare_busy:.1f}")
         sys.stdout.flush()
     print(f"BENCH lost_runs {lost_total}")
     print(f"BENCH max_running_per_workspace {most_per_ws}")
