@@ -79,20 +79,21 @@ class WorkerCluster:
         return self.process.pid
 
     def stop(self) -> None:
+        """SIGTERM to the main process, which stops its children (django-q2 hangs when the whole
+        group gets it: the main process waits forever on its stopped sentinel), then SIGKILL to
+        whatever of the group is left."""
         if self.process is None:
             return
+        self.process.send_signal(signal.SIGTERM)
         try:
-            os.killpg(self.pgid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
-            # The main process may be gone while children of the group still stop: end them too.
-            deadline = time.monotonic() + 10
-            while group_pids(self.pgid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if group_pids(self.pgid):
-                os.killpg(self.pgid, signal.SIGKILL)
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+        deadline = time.monotonic() + 5
+        while group_pids(self.pgid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        try:
+            os.killpg(self.pgid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.process.wait()

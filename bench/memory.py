@@ -1,8 +1,8 @@
 """Memory over time: does a worker, or the web process, grow with the work it has done?
 
 (a) Worker: a real ``manage.py qcluster`` with IAC_WORKERS=1 runs 200 consecutive runs of one
-    10-resource workspace (auto-apply), alternating a plan-only run and a plan & apply run whose
-    code changed (each updates the 10 resources and saves a state version). django-q2's process
+    10-resource workspace (auto-apply), each on changed code (10 resources to create or update),
+    alternating a plan-only run and a plan & apply run (which saves a state version). django-q2's process
     tree is: qcluster main → sentinel → {worker, monitor, pusher}; terraform runs in a session of
     its own and is gone between runs. The figure is the RSS of the worker process — the one that
     executes the runs, known from the runs' ``worker_pid`` and checked to belong to the cluster's
@@ -62,9 +62,9 @@ def config(run: int) -> str:
 
 
 def one_run(ws: Workspace, run: int) -> WorkspaceTask:
-    """Run ``run`` to its end: even ones plan only, odd ones change the code and plan & apply."""
+    """Run ``run`` to its end, on new code (10 changes): even ones plan only, odd ones plan & apply."""
+    code_version_save(workspace=ws, code=config(run))
     if run % 2:
-        code_version_save(workspace=ws, code=config(run))
         plan = wait(task_queue_run(workspace=ws, kind="plan_and_apply").pk, ENDED)
         if plan.status != Status.CONFIRMED:
             raise SystemExit(f"run {run}: plan ended {plan.status}: {plan.error_message}")
