@@ -19,27 +19,19 @@ time in the worker outside terraform.
     .venv/bin/python bench/overhead.py
 """
 
+import http.server
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iacplatform.settings")
-
-import http.server  # noqa: E402
-import threading  # noqa: E402
-
-import django  # noqa: E402
-
-django.setup()
+import _setup  # noqa: F401 — first: sets Django up from the repository root
+from _setup import WorkerCluster, bare_terraform as terraform, terraform_config as config
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
@@ -58,19 +50,6 @@ from workspaces.models import StateVersion, Workspace  # noqa: E402
 
 Status = WorkspaceTask.Status
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
-
-
-def config(n: int) -> str:
-    return json.dumps({"resource": {"terraform_data": {f"r{i}": {"input": f"value-{i}"} for i in range(n)}}})
-
-
-def terraform(args, cwd):
-    env = {"PATH": os.environ["PATH"], "HOME": str(cwd), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
-           "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull}
-    result = subprocess.run([settings.TERRAFORM_BIN, *args], cwd=cwd, env=env, capture_output=True)
-    if result.returncode not in (0, 2):
-        raise SystemExit(f"terraform {args[0]} failed: {result.stderr.decode()[-2000:]}")
-    return result
 
 
 def bare(n: int) -> tuple[float, float]:
@@ -289,20 +268,9 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     prices = Path(tempfile.mkdtemp()) / "prices.json"
     prices.write_text(json.dumps(PRICES))
-    env = {**os.environ, "IAC_WORKERS": "2", "SECRET_KEY": settings.SECRET_KEY,
-           "IAC_ENCRYPTION_KEY": settings.IAC_ENCRYPTION_KEY, "IAC_PRICING_FILE": str(prices)}
-    worker = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        time.sleep(2)
+    with WorkerCluster(workers=2, IAC_PRICING_FILE=str(prices)):
         queue_start_latency(4)  # warm-up: each worker process pays its imports and terraform check once
         measure()
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
 
 
 if __name__ == "__main__":

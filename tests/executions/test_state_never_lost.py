@@ -117,7 +117,9 @@ def test_a_worker_that_lost_its_claim_stops_terraform_and_writes_no_state(start_
     apply.refresh_from_db()
     assert apply.status == Status.RUNNING and apply.claim_token == "someone-else", worker.output()[-3000:]
     assert not StateVersion.objects.filter(workspace=ws).exists()
-    assert apply.logs.count() <= logs_at_theft + 1  # at most a chunk that was already on its way
+    # At most the chunks already on their way: a line is stored within 0.1 s of its output, and the
+    # worker learns of the theft at its next heartbeat (1 s here).
+    assert apply.logs.count() <= logs_at_theft + 6
     assert len(list(tmp_path.glob("r*.txt"))) < 6  # terraform was stopped, not left to finish
 
 
