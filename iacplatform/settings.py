@@ -103,6 +103,13 @@ DATABASES = {
         "DATABASE_URL", env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
     )
 }
+# A worker cluster keeps its PostgreSQL connections (checked before reuse): django-q2 closes
+# obsolete connections before every broker call and every task, and with CONN_MAX_AGE=0 each
+# queued run paid several new connections before it started. The web process keeps Django's
+# default (the threaded dev server would leave a connection per request thread).
+if len(sys.argv) > 1 and sys.argv[1] == "qcluster" and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("IAC_WORKER_CONN_MAX_AGE", 300, minimum=0)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Tests that start a real worker process need a test database it can open too.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test_db.sqlite3")}
