@@ -36,7 +36,6 @@ from pathlib import Path
 
 import _setup
 from django.core.management import call_command
-from django.db import IntegrityError
 
 from executions.models import WorkspaceTask
 from executions.services import task_queue_run
@@ -149,7 +148,7 @@ def platform(workers: int) -> tuple[float, int, int, int, float, float]:
         return wall, lost, most_per_ws, most_total, *worker_seconds(workspaces)
     finally:
         for ws in warm + workspaces:
-            delete(ws)
+            _setup.delete_workspace(ws)
 
 
 def wait_warm(workspaces: list[Workspace]) -> None:
@@ -159,17 +158,6 @@ def wait_warm(workspaces: list[Workspace]) -> None:
         if time.monotonic() > deadline:
             raise SystemExit("the warm-up runs did not finish in 120 s: is the worker cluster starting?")
         time.sleep(0.1)
-
-
-def delete(ws: Workspace) -> None:
-    """The worker records the run's notification just after the run ends: retry until it has."""
-    for _ in range(20):
-        try:
-            ws.delete()
-            return
-        except IntegrityError:
-            time.sleep(0.25)
-    ws.delete()
 
 
 def main() -> None:

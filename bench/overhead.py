@@ -31,11 +31,10 @@ import time
 from pathlib import Path
 
 import _setup  # noqa: F401 — first: sets Django up from the repository root
-from _setup import WorkerCluster, bare_terraform as terraform, terraform_config as config
+from _setup import WorkerCluster, bare_terraform as terraform, delete_workspace, terraform_config as config
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import IntegrityError  # noqa: E402
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -122,7 +121,7 @@ def platform(n: int, tag: str, checks: bool = False) -> tuple[float, float]:
         PHASES.setdefault((n, tag.split("_", 1)[1] if "_" in tag else ""), []).append(phases(plan, apply))
         return plan_s, apply_s
     finally:
-        _delete(ws)
+        delete_workspace(ws)
 
 
 PHASES: dict = {}  # (n, variant) → [{phase: seconds}] of each run
@@ -154,17 +153,6 @@ def print_phases() -> None:
             print(f"BENCH phase_{name}_ms {value:.1f}")
 
 
-def _delete(ws) -> None:
-    """The worker records the run's notification just after the run ends: retry until it has."""
-    for _ in range(20):
-        try:
-            ws.delete()
-            return
-        except IntegrityError:
-            time.sleep(0.25)
-    ws.delete()
-
-
 def queue_start_latency(samples: int = 10) -> float:
     ws = Workspace.objects.create(name=f"bench-queue-{int(time.time())}")
     try:
@@ -176,7 +164,7 @@ def queue_start_latency(samples: int = 10) -> float:
             delays.append((task.started_at - task.queued_at).total_seconds())
         return statistics.median(delays)
     finally:
-        _delete(ws)
+        delete_workspace(ws)
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
