@@ -17,6 +17,7 @@ masking, encryption, storing, cost, policies, hooks, state save, and ``*_platfor
 time in the worker outside terraform.
 
     .venv/bin/python bench/overhead.py
+    BENCH_SIZES=500 BENCH_VARIANTS=plain,checks BENCH_REPEATS=9 .venv/bin/python bench/overhead.py
 """
 
 import http.server
@@ -146,7 +147,7 @@ def phases(plan: WorkspaceTask, apply: WorkspaceTask) -> dict:
 
 def print_phases() -> None:
     for (n, variant), rows in sorted(PHASES.items()):
-        if n != 500 or variant:
+        if n != max(SIZES) or variant:
             continue
         for name in sorted({key for row in rows for key in row}):
             value = statistics.median(row.get(name, 0.0) for row in rows) * 1000
@@ -219,7 +220,10 @@ def monitored(n: int, tag: str, totals: dict) -> tuple[float, float]:
         totals["scrapes"] += monitoring.close()
 
 
-VARIANTS = ("", "_checks", "_monitored")
+_WANTED = os.environ.get("BENCH_VARIANTS", "plain,checks,monitored").split(",")
+VARIANTS = tuple(suffix for suffix, name in (("", "plain"), ("_checks", "checks"), ("_monitored", "monitored"))
+                 if name in _WANTED)
+SIZES = tuple(int(n) for n in os.environ.get("BENCH_SIZES", "100,500").split(","))
 
 
 def measure() -> None:
@@ -227,19 +231,24 @@ def measure() -> None:
     one advisory hook, one policy set and cost estimation; with metrics scraped and one channel),
     so a change of the host's load hits every variant alike; the medians are printed."""
     totals = {"scrapes": 0}
-    for n in (100, 500):
+    runners = {"": lambda n, i: platform(n, f"run{i}"),
+               "_checks": lambda n, i: platform(n, f"run{i}_checks", checks=True),
+               "_monitored": lambda n, i: monitored(n, f"run{i}_monitored", totals)}
+    for n in SIZES:
         rows = {variant: [] for variant in VARIANTS}
         bares = []
         for i in range(REPEATS):
             bares.append(bare(n))
-            rows[""].append(platform(n, f"run{i}"))
-            rows["_checks"].append(platform(n, f"run{i}_checks", checks=True))
-            rows["_monitored"].append(monitored(n, f"run{i}_monitored", totals))
+            for variant in VARIANTS:
+                rows[variant].append(runners[variant](n, i))
         bare_plan = statistics.median(b[0] for b in bares)
         bare_apply = statistics.median(b[1] for b in bares)
         for suffix in VARIANTS:
             plat_plan = statistics.median(p[0] for p in rows[suffix])
             plat_apply = statistics.median(p[1] for p in rows[suffix])
+            print(f"# samples {n}{suffix or '_plain'}: plan " + " ".join(f"{p[0]:.2f}" for p in rows[suffix])
+                  + " | apply " + " ".join(f"{p[1]:.2f}" for p in rows[suffix]) + " | bare plan "
+                  + " ".join(f"{b[0]:.2f}" for b in bares))
             print(f"BENCH bare_plan_{n}_s{suffix} {bare_plan:.3f}")
             print(f"BENCH platform_plan_{n}_s{suffix} {plat_plan:.3f}")
             print(f"BENCH plan_ratio_{n}{suffix} {plat_plan / bare_plan:.3f}")
