@@ -26,9 +26,11 @@ run: migrate run-user
 	@# and SIGTERM (make forwards it to this shell) take one path: SIGINT to the worker (its
 	@# graceful stop), SIGTERM to the web server's group (the autoreloader and its child).
 	@# Both run in the background so that the shell's trap fires at once, not after runserver.
+	@# While it stops them the shell ignores further signals: a SIGTERM to the group reaches it
+	@# twice (make forwards its own), and the second must not kill it before it has signalled both.
 	@setsid $(PY) manage.py qcluster & WORKER=$$!; \
 	  setsid $(PY) manage.py runserver $(HOST):$(PORT) & SERVER=$$!; \
-	  stop() { trap - INT TERM EXIT; kill -INT $$WORKER 2>/dev/null; kill -TERM -$$SERVER 2>/dev/null; wait; }; \
+	  stop() { trap '' INT TERM; trap - EXIT; kill -INT $$WORKER 2>/dev/null; kill -TERM -$$SERVER 2>/dev/null; wait; }; \
 	  trap 'stop; exit 0' INT TERM; trap stop EXIT; \
 	  wait $$SERVER
 
