@@ -73,7 +73,7 @@ def test_a_plan_made_on_one_host_is_applied_on_the_other(transactional_db, hosts
 
 def test_runs_spread_over_both_hosts_and_one_host_stopped_mid_queue_leaves_the_rest_to_the_other(
         transactional_db, hosts):
-    spaces = [_workspace(f"spread{i}", seconds=2) for i in range(6)]
+    spaces = [_workspace(f"spread{i}", seconds=3) for i in range(6)]
     Workspace.objects.filter(pk__in=[w.pk for w in spaces]).update(auto_apply=True)
     a, b = hosts("host-a"), hosts("host-b")
     for ws in spaces:
@@ -82,8 +82,7 @@ def test_runs_spread_over_both_hosts_and_one_host_stopped_mid_queue_leaves_the_r
     # both hosts take runs
     wait_for(lambda: set(WorkspaceTask.objects.exclude(worker_host="").values_list("worker_host", flat=True))
              == {"host-a", "host-b"}, timeout=120, message="runs on both hosts")
-    # host a stops (gracefully: what it runs now ends) while runs are still queued
-    wait_for(lambda: applies.filter(status=Status.APPLIED).count() >= 1, timeout=120, message="a first apply")
+    # host a stops at once (gracefully: what it runs now ends) while runs are still queued
     stop_host(a)
     stopped_with = applies.filter(status=Status.APPLIED).count()
     try:
