@@ -1,5 +1,10 @@
 """A state save that keeps failing at the database: 5 attempts, a 0600 backup, the workspace locked,
-the task failed, an emergency notification; the retry command restores it and unlocks."""
+the task failed, an emergency notification; the retry command restores it and unlocks.
+
+The same fault is produced for real elsewhere — a stopped temporary PostgreSQL cluster during the
+state save (tests/e2e/test_emergency_banner.py, tests/executions/test_database_outage.py); here
+the save is refused by a patched function because only that makes it fail exactly five times on
+demand, which is what this test counts."""
 
 import json
 import stat
