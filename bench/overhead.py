@@ -58,17 +58,25 @@ def bare(n: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
         (cwd / "main.tf.json").write_text(config(n))
-        start = time.perf_counter()
-        terraform(["init", "-input=false", "-no-color"], cwd)
-        terraform(["plan", "-input=false", "-no-color", "-out=plan.tfplan", "-detailed-exitcode"], cwd)
-        terraform(["show", "-json", "plan.tfplan"], cwd)
-        plan_s = time.perf_counter() - start
+        times = BARE_PHASES.setdefault(n, [])
+        times.append({})
+
+        def timed(name, args):
+            start = time.perf_counter()
+            terraform(args, cwd)
+            times[-1][name] = time.perf_counter() - start
+
+        timed("plan_init", ["init", "-input=false", "-no-color"])
+        timed("plan_plan", ["plan", "-input=false", "-no-color", "-out=plan.tfplan", "-detailed-exitcode"])
+        timed("plan_show", ["show", "-json", "plan.tfplan"])
         shutil.rmtree(cwd / ".terraform", ignore_errors=True)
-        start = time.perf_counter()
-        terraform(["init", "-input=false", "-no-color"], cwd)
-        terraform(["apply", "-input=false", "-no-color", "plan.tfplan"], cwd)
-        apply_s = time.perf_counter() - start
-        return plan_s, apply_s
+        timed("apply_init", ["init", "-input=false", "-no-color"])
+        timed("apply_apply", ["apply", "-input=false", "-no-color", "plan.tfplan"])
+        row = times[-1]
+        return row["plan_init"] + row["plan_plan"] + row["plan_show"], row["apply_init"] + row["apply_apply"]
+
+
+BARE_PHASES: dict = {}  # n → [{command: seconds}] of each bare run
 
 
 def wait(task_id: int, statuses: set, timeout: float = 600) -> WorkspaceTask:
@@ -146,6 +154,9 @@ def phases(plan: WorkspaceTask, apply: WorkspaceTask) -> dict:
 
 
 def print_phases() -> None:
+    for name in sorted({key for row in BARE_PHASES.get(max(SIZES), []) for key in row}):
+        value = statistics.median(row[name] for row in BARE_PHASES[max(SIZES)]) * 1000
+        print(f"BENCH bare_phase_{name}_ms {value:.1f}")
     for (n, variant), rows in sorted(PHASES.items()):
         if n != max(SIZES) or variant:
             continue

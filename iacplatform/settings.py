@@ -213,6 +213,9 @@ IAC_TIMEOUT_APPLY = env_int("IAC_TIMEOUT_APPLY", IAC_TASK_TIMEOUT, minimum=1)
 # init and plan are retried on transient errors (network, throttling, state lock): attempts
 # in all, waiting base × 2^(n-1) seconds plus jitter between them. An apply never is.
 IAC_RETRY_ATTEMPTS = env_int("IAC_RETRY_ATTEMPTS", 3, minimum=1)
+# terraform init is skipped when it has nothing to do (no module, no provider other than the
+# built-in one, no backend: executions/executor/init_skip.py); False runs it always.
+IAC_SKIP_NOOP_INIT = env_bool("IAC_SKIP_NOOP_INIT", True)
 IAC_RETRY_BASE_SECONDS = env_int("IAC_RETRY_BASE_SECONDS", 2, minimum=0)
 # Run hooks (executions/executor/hooks.py): the Python callables a "function" hook may name
 # (dotted paths, comma-separated), and how often an HTTP hook is tried on 5xx/timeouts.

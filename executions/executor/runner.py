@@ -46,7 +46,16 @@ class RunResult:
     pgid: int | None = None
 
 
-def _reader(path, process, lines: "queue.Queue[str | None]") -> None:
+def _waiter(process, exited: threading.Event) -> None:
+    """Block on terraform's exit and say so at once: the tail below then reads the last lines
+    and ends without waiting out its poll interval (every terraform command paid up to it)."""
+    try:
+        process.wait()
+    finally:
+        exited.set()
+
+
+def _reader(path, exited: threading.Event, lines: "queue.Queue[str | None]") -> None:
     """Tail terraform's output file until terraform has exited and every line is read."""
     try:
         with open(path, encoding="utf-8", errors="replace") as stream:
@@ -59,12 +68,12 @@ def _reader(path, process, lines: "queue.Queue[str | None]") -> None:
                         lines.put(partial)
                         partial = ""
                     continue
-                if process.poll() is not None:
+                if exited.is_set():
                     rest = partial + stream.read()
                     for line in rest.splitlines(keepends=True):
                         lines.put(line)
                     return
-                time.sleep(0.02)
+                exited.wait(0.02)
     finally:
         lines.put(None)
 
@@ -117,7 +126,9 @@ def run(
     pgid = process.pid
     on_start(pgid)
     lines: "queue.Queue[str | None]" = queue.Queue()
-    reader = threading.Thread(target=_reader, args=(output_path, process, lines), daemon=True)
+    exited = threading.Event()
+    threading.Thread(target=_waiter, args=(process, exited), daemon=True).start()
+    reader = threading.Thread(target=_reader, args=(output_path, exited, lines), daemon=True)
     reader.start()
     tail: list[str] = []
     started = time.monotonic()

@@ -342,7 +342,7 @@ def test_credentials_refused_is_not_retried(workspace, save_code, run_now, tmp_p
     calls = fake_terraform(tmp_path, settings, fail_with("plan", CREDENTIALS_ERROR))
     task = run_now(task_queue_run(workspace=workspace, kind="plan"))
     assert_failed(task, "credentials", "credentials")
-    assert len(calls_of(calls, "plan")) == 1 and len(calls_of(calls, "init")) == 1
+    assert len(calls_of(calls, "plan")) == 1 and len(calls_of(calls, "init")) == 0  # terraform_data: no init
 
 
 def test_throttling_is_retried_then_reported(workspace, save_code, run_now, tmp_path, settings, fast_retries):

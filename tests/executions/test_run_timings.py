@@ -8,7 +8,8 @@ PLAN_PHASES = {"claim", "prechecks", "work_dir", "terraform_init", "terraform_pl
 APPLY_PHASES = {"claim", "prechecks", "work_dir", "terraform_init", "terraform_apply", "state_save"}
 
 
-def test_a_plan_and_its_apply_record_their_phases(workspace, save_code, run_now):
+def test_a_plan_and_its_apply_record_their_phases(workspace, save_code, run_now, settings):
+    settings.IAC_SKIP_NOOP_INIT = False  # terraform_data needs no init: measure it anyway
     save_code(workspace, tf_json({"a": {"input": "x"}}))
     plan = run_now(task_queue_run(workspace=workspace, kind="plan_and_apply"))
     timings = plan.context["timings"]
