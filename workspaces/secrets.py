@@ -61,6 +61,8 @@ def redact(text: str, secrets: list[str], marker: str = SENSITIVE) -> str:
 
 def redact_tree(value, secrets: list[str], marker: str = SENSITIVE):
     """``redact`` applied to every string of a JSON-like value."""
+    if not secrets:
+        return value  # nothing to mask: no copy of a (possibly big) tree
     if isinstance(value, str):
         return redact(value, secrets, marker)
     if isinstance(value, dict):
