@@ -96,13 +96,15 @@ def next_startable_task(workspace_id: int) -> WorkspaceTask | None:
     """
     if Workspace.objects.filter(pk=workspace_id, locked=True).exists():
         return None
-    tasks = WorkspaceTask.objects.filter(workspace_id=workspace_id)
-    if tasks.filter(status=Status.RUNNING).exists():
+    # One query for the running, awaiting and queued tasks (it is on every run's way to a worker).
+    live = list(WorkspaceTask.objects.filter(
+        workspace_id=workspace_id, status__in=(Status.RUNNING, Status.PLANNED, Status.POLICY_OVERRIDE, Status.QUEUED),
+    ).only("id", "workspace_id", "status", "task_type", "plan_task_id").annotate(
+        run_position=Coalesce("plan_task_id", "id")).order_by("run_position", "id"))
+    if any(task.status == Status.RUNNING for task in live):
         return None
-    awaiting = tasks.filter(status__in=(Status.PLANNED, Status.POLICY_OVERRIDE)).exists()
-    queued = tasks.filter(status=Status.QUEUED).annotate(run_position=Coalesce("plan_task_id", "id"))
-    startable = [task for task in queued.order_by("run_position", "id")
-                 if not (awaiting and not task.is_speculative)]
+    awaiting = any(task.status in (Status.PLANNED, Status.POLICY_OVERRIDE) for task in live)
+    startable = [task for task in live if task.status == Status.QUEUED and not (awaiting and not task.is_speculative)]
     operators = any(not task.is_drift_check for task in startable)
     for task in startable:
         if task.is_drift_check and operators:

@@ -20,14 +20,17 @@ Status = WorkspaceTask.Status
 
 
 def run_task(task_id: int) -> str:
-    started = time.perf_counter()
-    worker_beat()
+    started, entered = time.perf_counter(), timezone.now()
     task = claim_task(task_id, host=settings.IAC_WORKER_HOST, pid=os.getpid())
     if task is None:
+        worker_beat()
         return "not claimed"
     logger.info("running task %s (%s) on %s", task.pk, task.task_type, task.workspace.name)
     run = TaskRun(task)
     run.timings.add("claim", time.perf_counter() - started)
+    if task.queued_at:  # from the queueing to this worker (commit, broker, django-q's pusher)
+        run.timings.add("delivery", max(0.0, (entered - task.queued_at).total_seconds()))
+    worker_beat()  # after the claim: it is not on the run's way
     try:
         run.execute()
     finally:
