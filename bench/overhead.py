@@ -158,11 +158,11 @@ def print_phases() -> None:
         value = statistics.median(row[name] for row in BARE_PHASES[max(SIZES)]) * 1000
         print(f"BENCH bare_phase_{name}_ms {value:.1f}")
     for (n, variant), rows in sorted(PHASES.items()):
-        if n != max(SIZES) or variant:
+        if n != max(SIZES):
             continue
         for name in sorted({key for row in rows for key in row}):
             value = statistics.median(row.get(name, 0.0) for row in rows) * 1000
-            print(f"BENCH phase_{name}_ms {value:.1f}")
+            print(f"BENCH phase_{variant + '_' if variant else ''}{name}_ms {value:.1f}")
 
 
 def queue_start_latency(samples: int = 10) -> float:
@@ -255,6 +255,13 @@ def measure() -> None:
         bare_plan = statistics.median(b[0] for b in bares)
         bare_apply = statistics.median(b[1] for b in bares)
         for suffix in VARIANTS:
+            if suffix and "" in rows:
+                # What a variant adds, paired repeat by repeat (both ran back to back): steadier
+                # than the difference of two medians when the host's load drifts.
+                for i, name in ((0, "plan"), (1, "apply")):
+                    delta = statistics.median(v[i] - p[i] for v, p in zip(rows[suffix], rows[""]))
+                    base = bare_plan if i == 0 else bare_apply
+                    print(f"BENCH {name}_ratio_{n}{suffix}_paired_delta {delta / base:+.3f}")
             plat_plan = statistics.median(p[0] for p in rows[suffix])
             plat_apply = statistics.median(p[1] for p in rows[suffix])
             print(f"# samples {n}{suffix or '_plain'}: plan " + " ".join(f"{p[0]:.2f}" for p in rows[suffix])
