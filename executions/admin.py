@@ -49,8 +49,8 @@ class HookAdminForm(forms.ModelForm):
 
     class Meta:
         model = Hook
-        fields = ["workspace", "name", "stage", "kind", "enforcement", "command", "url", "function", "timeout",
-                  "enabled"]
+        fields = ["workspace", "name", "stage", "kind", "enforcement", "command", "url", "asynchronous", "function",
+                  "timeout", "enabled"]
 
     def clean(self):
         cleaned = super().clean()
