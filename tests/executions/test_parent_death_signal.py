@@ -2,6 +2,7 @@
 resources and writes its state), however it was started."""
 
 import subprocess
+import sys
 import threading
 import time
 
@@ -9,7 +10,12 @@ import pytest
 
 from executions.executor import runner
 
-SCRIPT = "trap 'echo interrupted > {out}; exit 0' INT; echo ready > {ready}; while :; do sleep 0.05; done"
+# Python, not sh: a shell started with SIGINT ignored (as under a backgrounded CI script) cannot
+# trap it, while a program that asks for it gets it — as terraform does (Go's signal.Notify).
+SCRIPT = ("import pathlib, signal, sys, time\n"
+          "def stop(*_):\n    pathlib.Path({out!r}).write_text('interrupted')\n    sys.exit(0)\n"
+          "signal.signal(signal.SIGINT, stop)\npathlib.Path({ready!r}).write_text('ready')\n"
+          "while True:\n    time.sleep(0.05)\n")
 
 
 @pytest.mark.parametrize("use_setpriv", [True, False])
@@ -19,7 +25,7 @@ def test_the_child_is_interrupted_when_its_starting_thread_ends(tmp_path, monkey
     elif runner._SETPRIV is None:
         pytest.skip("no setpriv on this host")
     out, ready = tmp_path / "out", tmp_path / "ready"
-    command, spawn = runner._spawn(["sh", "-c", SCRIPT.format(out=out, ready=ready)], {})
+    command, spawn = runner._spawn([sys.executable, "-c", SCRIPT.format(out=str(out), ready=str(ready))], {})
     assert ("preexec_fn" not in spawn) is use_setpriv  # no preexec_fn: Python may vfork
     started = []
 
