@@ -22,6 +22,7 @@ from workspaces.models import Variable, Workspace, WorkspaceCodeVersion
 from workspaces.secrets import SENSITIVE, ordered, state_secret_strings, variable_secret_strings
 from workspaces.state.selectors import latest_state
 
+LOCK_FILE_NAME = ".terraform.lock.hcl"
 HCL_VARIABLE_BLOCK = re.compile(r'^\s*variable\s+"?([A-Za-z_][A-Za-z0-9_-]*)"?\s*\{', re.MULTILINE)
 
 
@@ -49,7 +50,7 @@ class WorkDir:
 
     @property
     def lock_file(self) -> Path:
-        return self.path / ".terraform.lock.hcl"
+        return self.path / LOCK_FILE_NAME
 
 
 def write_file(path: Path, content: str | bytes, mode: int = 0o600) -> None:

@@ -16,8 +16,9 @@ import json
 import re
 from pathlib import Path
 
+from executions.executor.config import LOCK_FILE_NAME
+
 BUILTIN_PREFIX = "terraform_"  # the resource types of the built-in provider "terraform"
-LOCK_FILE = ".terraform.lock.hcl"
 
 # Block types a built-in-only configuration may hold, top-level or nested.
 HCL_BLOCKS = frozenset({
@@ -39,7 +40,7 @@ _INIT_ASKED = re.compile(r'^(?:\u2502[ \t]*)?Error: (?:Module not installed|Back
 
 def init_needed(workdir: Path) -> str:
     """Why init must run in ``workdir`` (a short reason), or "" when it has nothing to do."""
-    if (workdir / LOCK_FILE).exists():
+    if (workdir / LOCK_FILE_NAME).exists():
         return "a provider lock file is kept for this workspace"
     if (workdir / ".terraform").exists():
         return "the work dir holds a .terraform directory"

@@ -140,8 +140,7 @@ class TaskRun(ApplyStateSteps, CheckSteps):
             # doing anything, so run init and the command again (once).
             self.log.info(f"[platform] terraform {args[0]} asks for init: running it, then {args[0]} again")
             self.init_skipped = False
-            with plugin_cache_lock():
-                self.terraform(["init", "-input=false", "-no-color"], what="init")
+            self.init_once()
             return self.terraform(args, ok=ok, what=what)
         if result.cancelled or result.timed_out or result.exit_code not in ok:
             found = errors.classify(result.output_tail, result.exit_code, timed_out=result.timed_out,
@@ -204,22 +203,21 @@ class TaskRun(ApplyStateSteps, CheckSteps):
         self.stage(Stage.INIT)
         if lock_file and not upgrade:
             write_file(self.workdir.lock_file, lock_file, mode=0o644)
-        reason = init_needed(self.workdir.path) if settings.IAC_SKIP_NOOP_INIT else "IAC_SKIP_NOOP_INIT is off"
-        if not upgrade and not reason:
-            self.init_skipped = True
-            self.log.info("[platform] terraform init skipped: the configuration uses no module, no provider other "
-                          "than the built-in one and no backend, so init has nothing to install")
-            return
         self.init_skipped = False
         if not upgrade:
+            reason = init_needed(self.workdir.path) if settings.IAC_SKIP_NOOP_INIT else "IAC_SKIP_NOOP_INIT is off"
+            if not reason:
+                self.init_skipped = True
+                self.log.info("[platform] terraform init skipped: the configuration uses no module, no provider "
+                              "other than the built-in one and no backend, so init has nothing to install")
+                return
             self.log.info(f"[platform] terraform init needed: {reason}")
-        args = ["init", "-input=false", "-no-color"] + (["-upgrade"] if upgrade else [])
+        self.attempts(lambda: self.init_once(upgrade=upgrade), what="init", retry=True)
 
-        def once():
-            with plugin_cache_lock():
-                return self.terraform(args, what="init")
-
-        self.attempts(once, what="init", retry=True)
+    def init_once(self, *, upgrade: bool = False) -> runner.RunResult:
+        with plugin_cache_lock():
+            return self.terraform(["init", "-input=false", "-no-color"] + (["-upgrade"] if upgrade else []),
+                                  what="init")
 
     def finish(self, status: str, *, error: str = "", category: str = "", hint: str = "", exit_code=None) -> None:
         if self.heartbeat.lost:
