@@ -34,7 +34,8 @@ def run_task(task_id: int) -> str:
     try:
         run.execute()
     finally:
-        dispatch_workspace(task.workspace_id)
+        if not run.dispatched:  # an auto-apply's confirmation has already sent the workspace's next task
+            dispatch_workspace(task.workspace_id)
     return run.task.status
 
 

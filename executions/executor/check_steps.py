@@ -31,7 +31,6 @@ class CheckSteps:
         state = latest_state(task.workspace)
         context = {"code_version": task.code_version.number if task.code_version_id else None,
                    "state_serial": state.serial if state else None}
-        owned(task).update(context={**task.context, **context})
         task.context = {**task.context, **context}
         self.prepare(task.code_version)
         self.init(**self.plan_lock_file())
@@ -40,6 +39,7 @@ class CheckSteps:
                 "-var-file=variables.tfvars"]
         result = self.attempts(lambda: self.terraform(args, ok=(0, 2), what="plan"), what="plan", retry=True)
         self.stage(Stage.SAVING_PLAN)
+        self.record_stage()
         show = runner.capture(["show", "-json", "drift.tfplan"], cwd=self.workdir.path, env=self.workdir.env,
                               timeout=self.timeout_for("plan"), credentials=self.workdir.credentials)
         if show.returncode != 0:
@@ -88,8 +88,7 @@ class CheckSteps:
             self.log.info(f"[platform] cost estimate ({estimate['source']}): {estimate['before']:.2f} → "
                           f"{estimate['after']:.2f} {estimate['currency']}/month ({estimate['diff']:+.2f}); "
                           f"{len(estimate['not_priced'])} resource(s) not priced")
-        owned(self.task).update(cost_estimate=estimate)
-        self.task.cost_estimate = estimate
+        self.task.cost_estimate = estimate  # written with the run's end (``finish``)
         return None if "error" in estimate else estimate
 
     def check_policies(self, estimate: dict | None) -> bool:

@@ -90,6 +90,7 @@ def run_hooks(run, hook_stage: str, *, failure=None) -> list[HookResult]:
     hooks = list(hooks_for(task.workspace, hook_stage))
     if not hooks:
         return []
+    run.record_stage()  # a hook may take a while (a script, an HTTP call awaiting its callback)
     plan_task = task.plan_task if task.task_type == "apply" else task
     plan_json = run.workdir.path / "plan.json" if run.workdir else None
     context = HookContext(

@@ -19,11 +19,15 @@ class LogWriter:
 
     A line that arrives after a quiet spell is stored at once (the run page shows it within
     a fraction of a second); while output keeps coming, whatever arrived within
-    ``FLUSH_SECONDS`` of the last chunk goes into one chunk (at most ~10 chunks a second, or
-    one per ``FLUSH_LINES`` lines), so a plan printing thousands of lines stays a few rows.
+    ``FLUSH_SECONDS`` of the last flush is stored with the next one (at most ~10 flushes a
+    second, or one per ``FLUSH_LINES`` lines), so a plan printing thousands of lines stays a few
+    rows. The platform's own lines (``info``) follow the same rule: a run's quick steps
+    (a stage change, a skipped init, a check with nothing configured) do not each cost a write.
+    A line keeps the stage it was written in: one flush stores a chunk per stage, in one INSERT.
 
     Only the thread that owns it writes to the database; readers hand lines over with
-    ``add`` and the owner calls ``maybe_flush``/``flush``.
+    ``add`` and the owner calls ``maybe_flush``/``flush``. The owner flushes before anything
+    slow that is not terraform's output (a hook, a wait between attempts): ``TaskRun.record_stage``.
     """
 
     FLUSH_SECONDS = 0.1
@@ -33,7 +37,7 @@ class LogWriter:
         self.task = task
         self.secrets = ordered(secrets or [])
         self.stage = task.stage
-        self.pending: list[str] = []
+        self.pending: list[tuple[str, str]] = []  # (stage, redacted line)
         self.last_flush = time.monotonic()
         self.failures = 0
         self.owner_lost = lambda: False
@@ -43,15 +47,15 @@ class LogWriter:
         return redact(ANSI.sub("", text), self.secrets, REDACTED)
 
     def add(self, line: str) -> None:
-        self.pending.append(self.redact(line.rstrip("\n")))
+        self.pending.append((self.stage, self.redact(line.rstrip("\n"))))
 
     def info(self, line: str) -> None:
-        """A line of our own (not terraform's), stored at once."""
+        """A line of our own (not terraform's): stored at once after a quiet spell, else with the
+        next flush (within ``FLUSH_SECONDS`` while the run goes on)."""
         self.add(line)
-        self.flush()
+        self.maybe_flush()
 
     def set_stage(self, stage: str) -> None:
-        self.flush()
         self.stage = stage
 
     def flush_due_in(self, idle: float) -> float:
@@ -69,34 +73,42 @@ class LogWriter:
 
     def flush(self) -> None:
         self.last_flush = time.monotonic()
-        if not self.pending:
-            return
-        lines, self.pending = self.pending, []
-        self._store(self.stage, "\n".join(lines), lines)
+        if self.pending:
+            self._store([])
 
     def complete(self, summary: str) -> None:
-        """The final marker: the log is complete."""
-        self.flush()
-        self._store("complete", self.redact(summary), None)
+        """The final marker (the log is complete), stored with whatever is pending."""
+        self.last_flush = time.monotonic()
+        self._store([("complete", self.redact(summary))])
 
-    def _store(self, stage: str, text: str, lines: list[str] | None) -> None:
-        """One chunk; a database fault keeps the lines for the next flush instead of escaping
-        into the code that watches terraform (which must go on, and stop it gracefully)."""
+    def _store(self, markers: list[tuple[str, str]]) -> None:
+        """The pending lines as a chunk per stage (then ``markers``, each a chunk of its own), in
+        one INSERT. A database fault keeps the lines for the next flush instead of escaping into
+        the code that watches terraform (which must go on, and stop it gracefully)."""
+        lines, self.pending = self.pending, []
         if self.owner_lost():
             # Another worker (or recovery) may own the run now: its log is not ours to write.
-            if lines is not None:
-                self.pending[:0] = lines
+            self.pending[:0] = lines
             return
+        chunks: list[tuple[str, list[str]]] = []
+        for stage, line in lines:
+            if chunks and chunks[-1][0] == stage:
+                chunks[-1][1].append(line)
+            else:
+                chunks.append((stage, [line]))
+        rows = [TaskLog(task=self.task, seq=self.seq + number, stage=stage, text="\n".join(text))
+                for number, (stage, text) in enumerate(chunks, start=1)]
+        rows += [TaskLog(task=self.task, seq=self.seq + len(rows) + number, stage=stage, text=text)
+                 for number, (stage, text) in enumerate(markers, start=1)]
         try:
-            TaskLog.objects.create(task=self.task, seq=self.seq + 1, stage=stage, text=text)
+            TaskLog.objects.bulk_create(rows)
         except Exception as exc:  # noqa: BLE001 — e.g. the database is down; retried on a fresh connection
             self.failures += 1
-            if lines is not None:
-                self.pending[:0] = lines
+            self.pending[:0] = lines
             logger.warning("log chunk of task %s not stored (%s); kept for the next flush", self.task.pk, exc)
             reconnect_after_failure()
             return
-        self.seq += 1
+        self.seq += len(rows)
 
 
 def log_text(task) -> str:

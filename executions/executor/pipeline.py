@@ -41,8 +41,8 @@ from workspaces.services import variables_checksum
 from workspaces.state.selectors import latest_state
 
 logger = logging.getLogger("executions.executor.pipeline")
-FINISH_FIELDS = ("status", "finished_at", "stage", "stage_times", "stage_seconds", "context", "exit_code",
-                 "error_message", "error_category", "error_hint", "updated_at")
+FINISH_FIELDS = ("status", "finished_at", "stage", "stage_times", "stage_seconds", "context", "cost_estimate",
+                 "exit_code", "error_message", "error_category", "error_hint", "updated_at")
 Status = WorkspaceTask.Status
 Stage = WorkspaceTask.Stage
 
@@ -63,18 +63,34 @@ class TaskRun(ApplyStateSteps, CheckSteps):
         self.stages: list[tuple[str, float]] = []  # (stage, monotonic start) for the stage histograms
         self.plan_doc: dict = {}  # terraform show -json of this run's plan
         self.init_skipped = False  # init judged to have nothing to do (``init_skip``)
+        self.stage_unrecorded = False  # a stage moved to in memory, not yet written (``record_stage``)
+        self.dispatched = False  # the workspace's next task was sent to the workers (auto-apply)
 
     # -- helpers --------------------------------------------------------------------------
     def stage(self, stage: str) -> None:
         """Move to ``stage`` through the stage manager (an illegal move raises before anything
-        is written); the write is conditional on still owning the run."""
-        fields = stages.stage_fields(self.task, stage)
+        changes). The move is written when the run does something in the stage that takes time
+        or can be seen (``record_stage``: a terraform command, a hook, a wait) or with the run's
+        end: a stage with nothing configured (no hook, no policy) costs no write of its own."""
+        previous = self.task.stage
+        stages.stage_fields(self.task, stage)
         self.stages.append((stage, time.monotonic()))
         self.log.set_stage(stage)
+        self.stage_unrecorded = self.stage_unrecorded or stage != previous
+
+    def record_stage(self) -> None:
+        """Write the current stage and its times (conditional on still owning the run), and the
+        log lines so far: before a terraform command (recovery recognises a lost apply by its
+        stage, so ``applying`` is written before terraform applies anything), a hook, a wait."""
+        self.log.flush()
+        if not self.stage_unrecorded:
+            return
+        self.stage_unrecorded = False
         try:
-            owned(self.task).update(**fields, heartbeat_at=timezone.now())
+            owned(self.task).update(stage=self.task.stage, stage_times=self.task.stage_times,
+                                    heartbeat_at=timezone.now())
         except Exception as exc:  # noqa: BLE001 — a database fault must not stop the run mid-terraform
-            logger.warning("task %s: stage %s not recorded: %s", self.task.pk, stage, exc)
+            logger.warning("task %s: stage %s not recorded: %s", self.task.pk, self.task.stage, exc)
             reconnect_after_failure()
 
     def stage_times(self) -> dict:
@@ -130,6 +146,7 @@ class TaskRun(ApplyStateSteps, CheckSteps):
         timeout = self.timeout_for(what)
         if self.workdir.credentials:
             hand_over(self.workdir.path, self.task)  # files the worker wrote since (plan file, lock file)
+        self.record_stage()
         with self.timings.timed(f"terraform_{args[0]}"):
             result = runner.run(args, cwd=self.workdir.path, env=self.workdir.env, log=self.log, timeout=timeout,
                                 should_cancel=self.should_cancel, on_start=self._started,
@@ -181,6 +198,7 @@ class TaskRun(ApplyStateSteps, CheckSteps):
 
     def wait(self, seconds: float, *, what: str) -> None:
         """Sleep between attempts, still heart-beating and honouring a cancel."""
+        self.record_stage()
         deadline = time.monotonic() + seconds
         next_check = 0.0
         while (left := deadline - time.monotonic()) > 0:
@@ -236,7 +254,11 @@ class TaskRun(ApplyStateSteps, CheckSteps):
             info = errors.category_info(category)
             hint = info.hint if info else ""
         task.stage_seconds = self.stage_times()
-        task.context = {**(task.context or {}), "timings": dict(self.timings)}
+        # What the run kept in memory is written with its end: the inputs of its plan (for the
+        # staleness check), its cost estimate, and the stages moved to since the last recorded one.
+        task.context = {**(task.context or {}), **(self.task.context or {}), "timings": dict(self.timings)}
+        task.cost_estimate = self.task.cost_estimate
+        task.stage, task.stage_times = self.task.stage, self.task.stage_times
         task.transition(status, error=error, category=category, hint=hint, save=False)
         # Only what the end changes: the row also holds the plan's summary (a 500-resource
         # plan's is ~100 KB of JSON), which a whole-row save wrote again (17 ms of every plan).
@@ -265,7 +287,6 @@ class TaskRun(ApplyStateSteps, CheckSteps):
             "state_serial": state.serial if state else None,
             "resource_versions": resource_version_map(workspace),
         }
-        owned(task).update(context={**task.context, **context})
         task.context = {**task.context, **context}
         self.prepare(task.code_version)
         self.stage(Stage.PRE_PLAN)
@@ -314,6 +335,7 @@ class TaskRun(ApplyStateSteps, CheckSteps):
 
     def save_plan_artifacts(self, has_changes: bool) -> None:
         """Plan file, lock file, plan JSON and summary; 3 attempts, never fails the run."""
+        self.record_stage()
         with self.timings.timed("terraform_show"):
             show = runner.capture(["show", "-json", "plan.tfplan"], cwd=self.workdir.path, env=self.workdir.env,
                                   timeout=self.timeout_for("plan"), credentials=self.workdir.credentials)
@@ -362,6 +384,8 @@ class TaskRun(ApplyStateSteps, CheckSteps):
             task_confirm(task=self.task, user=None, comment="auto-apply")
         except DomainError as exc:
             self.log.info(f"[platform] auto-apply did not start: {exc.message}")
+        else:
+            self.dispatched = True  # the confirmation sent the workspace's next task (its apply)
 
     # -- drift check ----------------------------------------------------------------------------
     # -- apply ------------------------------------------------------------------------------
@@ -424,6 +448,7 @@ class TaskRun(ApplyStateSteps, CheckSteps):
             self.heartbeat.stop()
             self.forget_processes()
             remove_workdir(self.workdir.path if self.workdir else None, failed=failed)
+            self.log.flush()  # a line written after the end (e.g. an auto-apply that did not start)
 
     def fail(self, exc: Exception) -> None:
         """End the run as the stage manager's error handler says for the stage it failed in."""

@@ -107,7 +107,7 @@ def test_a_log_chunk_on_a_cut_connection_is_kept_and_stored_on_a_fresh_one(trans
     log.add("first line")
     close_django_connection_socket()  # the database connection breaks under the writer
     log.flush()  # does not raise: the line is kept
-    assert log.failures == 1 and log.pending == ["first line"]
+    assert log.failures == 1 and [line for _, line in log.pending] == ["first line"]
     log.add("second line")
     log.flush()  # a fresh connection
     assert list(TaskLog.objects.filter(task=task).values_list("text", flat=True)) == ["first line\nsecond line"]
