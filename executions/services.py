@@ -32,6 +32,7 @@ import uuid
 import re
 
 from django.db import IntegrityError, transaction
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -136,8 +137,8 @@ def claim_task(task_id: int, *, host: str, pid: int) -> WorkspaceTask | None:
                 return None
     except IntegrityError:
         return None  # another task of the workspace started first (one running per workspace)
-    task.refresh_from_db()
-    return task
+    # The claimed row as written, with what the run reads first (its workspace, its code version).
+    return WorkspaceTask.objects.select_related("workspace", "code_version").get(pk=task_id)
 
 
 def _on_commit_dispatch(workspace_id: int) -> None:
@@ -239,7 +240,7 @@ def plan_staleness(plan_task: WorkspaceTask) -> str | None:
                 f"current is {current_code})")
     if ctx.get("variables_checksum") != variables_checksum(workspace):
         return "the workspace's variables changed since the plan"
-    state = latest_state(workspace)
+    state = latest_state(workspace, content=False)
     serial = state.serial if state else None
     if ctx.get("state_serial") != serial:
         return f"the state moved since the plan (planned at serial {ctx.get('state_serial')}, current is {serial})"
@@ -251,7 +252,10 @@ def plan_staleness(plan_task: WorkspaceTask) -> str | None:
 @transaction.atomic
 def task_confirm(*, task, user=None, comment: str = "") -> WorkspaceTask:
     """Approve a plan: the plan task is confirmed and its apply task queued."""
-    plan = WorkspaceTask.objects.select_for_update().get(pk=task.pk)
+    # The plan's artifacts (megabytes for a big plan) are not read: only whether its file was saved.
+    plan = (WorkspaceTask.objects.select_for_update().defer("plan_file", "plan_json")
+            .annotate(has_plan_file=ExpressionWrapper(Q(plan_file__isnull=False), output_field=BooleanField()))
+            .get(pk=task.pk))
     if plan.task_type != TaskType.PLAN_AND_APPLY:
         raise Conflict("A plan-only run can never be applied; start a plan & apply run instead.")
     if plan.cancel_requested:
@@ -261,18 +265,19 @@ def task_confirm(*, task, user=None, comment: str = "") -> WorkspaceTask:
     workspace = Workspace.objects.select_for_update().get(pk=plan.workspace_id)
     if workspace.locked:
         raise WorkspaceLocked(f"Workspace {workspace.name} is locked: {workspace.lock_reason or 'no reason given'}")
-    if not plan.plan_file:
+    if not plan.has_plan_file:
         raise Conflict("The plan file of this run was not saved; plan again.")
     reason = plan_staleness(plan)
     if reason:
         raise Conflict(f"The plan is stale: {reason}. Discard it and plan again.")
     who = user.get_username() if getattr(user, "is_authenticated", False) else "auto-apply"
     plan.context = {**plan.context, "confirmed_by": who, "confirm_comment": comment[:1000]}
-    plan.transition(Status.CONFIRMED)
+    plan.transition(Status.CONFIRMED, save=False)
+    plan.save(update_fields=["status", "stage", "stage_times", "finished_at", "context", "updated_at"])
     apply = WorkspaceTask.objects.create(
-        workspace=workspace, task_type=TaskType.APPLY, plan_task=plan, code_version=plan.code_version,
+        workspace=workspace, task_type=TaskType.APPLY, plan_task=plan, code_version_id=plan.code_version_id,
         targets=plan.targets, message=comment[:500] or plan.message,
-        created_by=user if getattr(user, "is_authenticated", False) else plan.created_by,
+        created_by_id=user.pk if getattr(user, "is_authenticated", False) else plan.created_by_id,
         context={"confirmed_by": who, "confirm_comment": comment[:1000]},
     )
     apply.transition(Status.QUEUED)

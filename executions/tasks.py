@@ -116,5 +116,6 @@ def sweep() -> dict:
 
 def worker_beat() -> None:
     """This host's workers are alive (the metrics' worker heartbeat age, the "worker missing" alert)."""
-    WorkerBeat.objects.update_or_create(host=settings.IAC_WORKER_HOST,
-                                        defaults={"pid": os.getpid(), "seen_at": timezone.now()})
+    beat = {"pid": os.getpid(), "seen_at": timezone.now()}
+    if not WorkerBeat.objects.filter(host=settings.IAC_WORKER_HOST).update(**beat):  # one query, once the row exists
+        WorkerBeat.objects.update_or_create(host=settings.IAC_WORKER_HOST, defaults=beat)

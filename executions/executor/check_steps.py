@@ -28,7 +28,7 @@ class CheckSteps:
         """``plan -refresh-only -detailed-exitcode``: what changed outside terraform. Nothing is
         applied and no plan is kept; the drift (resources, attribute diffs) is the run's summary."""
         task = self.task
-        state = latest_state(task.workspace)
+        state = latest_state(task.workspace, content=False)
         context = {"code_version": task.code_version.number if task.code_version_id else None,
                    "state_serial": state.serial if state else None}
         task.context = {**task.context, **context}

@@ -280,7 +280,7 @@ class TaskRun(ApplyStateSteps, CheckSteps):
         workspace = task.workspace
         # What the plan is made from, read *before* the work dir is written: an edit in between
         # then makes the plan stale instead of slipping past the check.
-        state = latest_state(workspace)
+        state = latest_state(workspace, content=False)
         context = {
             "code_version": task.code_version.number if task.code_version_id else None,
             "variables_checksum": variables_checksum(workspace),

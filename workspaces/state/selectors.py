@@ -15,8 +15,13 @@ from workspaces.state.document import (
 )
 
 
-def latest_state(workspace: Workspace) -> StateVersion | None:
-    return StateVersion.objects.filter(workspace=workspace).order_by("-serial").first()
+def latest_state(workspace: Workspace, *, content: bool = True) -> StateVersion | None:
+    """The workspace's current state version; ``content=False`` leaves the (encrypted, possibly
+    megabytes of) content unread, for what needs only its serial, lineage or outputs."""
+    versions = StateVersion.objects.filter(workspace=workspace)
+    if not content:
+        versions = versions.defer("content")
+    return versions.order_by("-serial").first()
 
 
 def state_version_list(*, workspace: Workspace):

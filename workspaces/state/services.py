@@ -34,7 +34,7 @@ def state_version_create(*, workspace: Workspace, content: str, task=None, user=
     data = parse_state(content)
     with transaction.atomic():
         Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
-        current = latest_state(workspace)
+        current = latest_state(workspace, content=False)
         if current is not None and not force and data["lineage"] != current.lineage and not renumber:
             raise Conflict(
                 f"Lineage {data['lineage']} differs from the workspace's state lineage {current.lineage}: "
