@@ -13,7 +13,9 @@ done). Nothing else is allowed: :func:`stage_fields` raises :class:`IllegalStage
 Every stage change (the worker's ``TaskRun.stage``, a status ``transition`` that ends or
 parks the run, the claim, recovery) asks :func:`stage_fields` for the new ``stage`` and
 ``stage_times``; the caller writes them with its own guard (the worker through
-``owned(task)``, so a worker that lost its run writes nothing).
+``owned(task)``, so a worker that lost its run writes nothing). The worker writes a stage when
+something happens in it (``TaskRun.record_stage``: a terraform command, a hook, a wait) or with
+the run's end; the stage times are complete either way.
 
 This module imports no model: ``executions.models`` takes ``Stage`` from here.
 """
