@@ -103,6 +103,7 @@ def run_hooks(run, hook_stage: str, *, failure=None) -> list[HookResult]:
     results, blocking = [], None
     for hook in hooks:
         run.log.info(f"[platform] hook {hook.name!r} ({hook.kind}, {hook.enforcement}) at {hook_stage}")
+        run.log.flush()  # on the page while the hook runs
         started = time.monotonic()
         try:
             outcome = _RUNNERS[hook.kind](hook, context, run)
@@ -242,6 +243,7 @@ def _wait_for_callback(hook: Hook, context: HookContext, run, *, started: float,
     """Wait (the hook's timeout, from its first request) for the result POSTed to the callback URL."""
     deadline = started + hook.timeout
     run.log.info(f"[platform] hook {hook.name!r}: acknowledged; waiting up to {hook.timeout} s for its callback")
+    run.log.flush()
     while True:
         answer = HookCallback.objects.filter(task_id=context.run_id, hook=hook, stage=context.stage).first()
         if answer is not None:

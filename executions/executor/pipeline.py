@@ -233,6 +233,7 @@ class TaskRun(ApplyStateSteps, CheckSteps):
         self.attempts(lambda: self.init_once(upgrade=upgrade), what="init", retry=True)
 
     def init_once(self, *, upgrade: bool = False) -> runner.RunResult:
+        self.record_stage()  # the plugin cache's lock may keep it waiting for another run's init
         with plugin_cache_lock():
             return self.terraform(["init", "-input=false", "-no-color"] + (["-upgrade"] if upgrade else []),
                                   what="init")
@@ -371,6 +372,7 @@ class TaskRun(ApplyStateSteps, CheckSteps):
                 break
             except Exception as exc:  # noqa: BLE001 — a database fault; retried, never fatal by itself
                 self.log.info(f"[platform] saving plan data, attempt {attempt}/{PLAN_SAVE_ATTEMPTS} failed: {exc}")
+                self.log.flush()
                 time.sleep(attempt)
         else:
             self.log.info("[platform] plan data could not be saved: this plan cannot be applied")

@@ -118,6 +118,8 @@ def save_state(*, task, content: str, log=None, source: str = "apply"):
             if log is not None:
                 log.info(f"[platform] state save attempt {attempt}/{attempts} failed: {last_error}")
             if attempt < attempts:
+                if log is not None:
+                    log.flush()
                 time.sleep(settings.IAC_STATE_SAVE_BACKOFF * attempt)
     reason = (
         f"State of task #{task.pk} could not be saved ({last_error}). "

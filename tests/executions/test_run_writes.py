@@ -45,7 +45,8 @@ def test_stages_with_nothing_in_them_cost_no_write_yet_all_are_recorded(workspac
 
 
 def test_a_hook_and_terraform_see_their_stage_written_while_they_run(transactional_db, save_code, run_now, tmp_path):
-    """What an operator (or recovery, for ``applying``) reads while the run is in a slow stage."""
+    """What an operator (or recovery, for ``applying``) reads while the run is in a slow stage,
+    and the hook's line in the log while it runs."""
     ws = Workspace.objects.create(name="watched")
     save_code(ws, tf_json({"a": file_resource(tmp_path / "a.txt", sleep=2)}))
     hook_save(workspace=ws, name="slow-check", stage="pre_plan", kind="script", enforcement="mandatory",
@@ -59,6 +60,9 @@ def test_a_hook_and_terraform_see_their_stage_written_while_they_run(transaction
                 stage = WorkspaceTask.objects.filter(workspace=ws).order_by("-id").values_list("stage", flat=True).first()
                 if stage and (not seen or seen[-1] != stage):
                     seen.append(stage)
+                if stage == "pre_plan" and TaskLog.objects.filter(task__workspace=ws,
+                                                                  text__contains="hook 'slow-check'").exists():
+                    seen.append("hook line shown while the hook runs")
                 time.sleep(0.05)
         finally:
             connection.close()
@@ -73,6 +77,7 @@ def test_a_hook_and_terraform_see_their_stage_written_while_they_run(transaction
         watcher.join()
     assert apply.status == Status.APPLIED, apply.error_message
     assert "pre_plan" in seen and "applying" in seen, seen
+    assert "hook line shown while the hook runs" in seen, seen
     assert (tmp_path / "a.txt").exists()
 
 
