@@ -102,7 +102,9 @@ def test_a_variable_edited_while_the_work_dir_is_written_makes_the_plan_stale(wo
 def test_a_worker_that_lost_its_claim_stops_terraform_and_writes_no_state(start_worker, tmp_path, settings):
     settings.IAC_HEARTBEAT_SECONDS = 1
     ws = Workspace.objects.create(name="stolen", auto_apply=True)
-    code_version_save(workspace=ws, code=tf_json({f"r{i}": file_resource(tmp_path / f"r{i}.txt", sleep=1)
+    # Each resource sleeps 3 s before its file: longer than the worker needs to learn of the theft
+    # (its next heartbeat, then its next cancel check: up to 2 s here), so no file may appear.
+    code_version_save(workspace=ws, code=tf_json({f"r{i}": file_resource(tmp_path / f"r{i}.txt", sleep=3)
                                                    for i in range(6)}))
     worker = start_worker(workers=1, env={"IAC_HEARTBEAT_SECONDS": "1", "IAC_CANCEL_GRACE_SECONDS": "3"})
     task_queue_run(workspace=ws, kind="plan_and_apply")
