@@ -44,7 +44,7 @@ from resources.aggregation import resource_version_map
 from workspaces.audit import audit_record
 from workspaces.models import Workspace
 from workspaces.services import variables_checksum
-from workspaces.state.selectors import latest_state
+from workspaces.state.selectors import state_current_serial
 
 logger = logging.getLogger("executions")
 Status = WorkspaceTask.Status
@@ -240,8 +240,7 @@ def plan_staleness(plan_task: WorkspaceTask) -> str | None:
                 f"current is {current_code})")
     if ctx.get("variables_checksum") != variables_checksum(workspace):
         return "the workspace's variables changed since the plan"
-    state = latest_state(workspace, content=False)
-    serial = state.serial if state else None
+    serial = state_current_serial(workspace=workspace)
     if ctx.get("state_serial") != serial:
         return f"the state moved since the plan (planned at serial {ctx.get('state_serial')}, current is {serial})"
     if (ctx.get("resource_versions") or {}) != resource_version_map(workspace):

@@ -7,14 +7,14 @@ import logging
 
 from executions import cost, policies
 from executions.drift import drift_detected
-from executions.executor import hooks, runner
+from executions.executor import hooks
 from executions.executor.ownership import owned
 from executions.executor.plan_summary import summarize_drift
 from executions.executor.steps import (
     StepFailed,
 )
 from executions.models import WorkspaceTask
-from workspaces.state.selectors import latest_state
+from workspaces.state.selectors import state_current_serial
 
 logger = logging.getLogger("executions.pipeline")
 Status = WorkspaceTask.Status
@@ -28,9 +28,8 @@ class CheckSteps:
         """``plan -refresh-only -detailed-exitcode``: what changed outside terraform. Nothing is
         applied and no plan is kept; the drift (resources, attribute diffs) is the run's summary."""
         task = self.task
-        state = latest_state(task.workspace, content=False)
         context = {"code_version": task.code_version.number if task.code_version_id else None,
-                   "state_serial": state.serial if state else None}
+                   "state_serial": state_current_serial(workspace=task.workspace)}
         task.context = {**task.context, **context}
         self.prepare(task.code_version)
         self.init(**self.plan_lock_file())
@@ -39,9 +38,7 @@ class CheckSteps:
                 "-var-file=variables.tfvars"]
         result = self.attempts(lambda: self.terraform(args, ok=(0, 2), what="plan"), what="plan", retry=True)
         self.stage(Stage.SAVING_PLAN)
-        self.record_stage()
-        show = runner.capture(["show", "-json", "drift.tfplan"], cwd=self.workdir.path, env=self.workdir.env,
-                              timeout=self.timeout_for("plan"), credentials=self.workdir.credentials)
+        show = self.show_json("drift.tfplan")
         if show.returncode != 0:
             raise StepFailed(f"terraform show -json of the drift check failed: "
                              f"{show.stderr.decode(errors='replace')[:500]}", category="internal")

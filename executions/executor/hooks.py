@@ -90,7 +90,6 @@ def run_hooks(run, hook_stage: str, *, failure=None) -> list[HookResult]:
     hooks = list(hooks_for(task.workspace, hook_stage))
     if not hooks:
         return []
-    run.record_stage()  # a hook may take a while (a script, an HTTP call awaiting its callback)
     plan_task = task.plan_task if task.task_type == "apply" else task
     plan_json = run.workdir.path / "plan.json" if run.workdir else None
     context = HookContext(
@@ -103,7 +102,7 @@ def run_hooks(run, hook_stage: str, *, failure=None) -> list[HookResult]:
     results, blocking = [], None
     for hook in hooks:
         run.log.info(f"[platform] hook {hook.name!r} ({hook.kind}, {hook.enforcement}) at {hook_stage}")
-        run.log.flush()  # on the page while the hook runs
+        run.record_stage()  # the stage and this line on the page while the hook runs (it may take a while)
         started = time.monotonic()
         try:
             outcome = _RUNNERS[hook.kind](hook, context, run)

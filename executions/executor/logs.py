@@ -96,10 +96,9 @@ class LogWriter:
                 chunks[-1][1].append(line)
             else:
                 chunks.append((stage, [line]))
+        chunks += [(stage, [text]) for stage, text in markers]
         rows = [TaskLog(task=self.task, seq=self.seq + number, stage=stage, text="\n".join(text))
                 for number, (stage, text) in enumerate(chunks, start=1)]
-        rows += [TaskLog(task=self.task, seq=self.seq + len(rows) + number, stage=stage, text=text)
-                 for number, (stage, text) in enumerate(markers, start=1)]
         try:
             TaskLog.objects.bulk_create(rows)
         except Exception as exc:  # noqa: BLE001 — e.g. the database is down; retried on a fresh connection

@@ -38,7 +38,7 @@ from iacplatform.errors import DomainError
 from resources.aggregation import resource_version_map
 from workspaces.crypto import decrypt_bytes, encrypt_bytes
 from workspaces.services import variables_checksum
-from workspaces.state.selectors import latest_state
+from workspaces.state.selectors import state_current_serial
 
 logger = logging.getLogger("executions.executor.pipeline")
 FINISH_FIELDS = ("status", "finished_at", "stage", "stage_times", "stage_seconds", "context", "cost_estimate",
@@ -173,6 +173,13 @@ class TaskRun(ApplyStateSteps, CheckSteps):
                              cancelled=result.cancelled, timed_out=result.timed_out)
         return result
 
+    def show_json(self, plan_file: str):
+        """``terraform show -json <plan_file>`` for its output (not logged), its stage recorded first."""
+        self.record_stage()
+        with self.timings.timed("terraform_show"):
+            return runner.capture(["show", "-json", plan_file], cwd=self.workdir.path, env=self.workdir.env,
+                                  timeout=self.timeout_for("plan"), credentials=self.workdir.credentials)
+
     def attempts(self, run_once, *, what: str, retry: bool):
         """Run ``run_once()`` up to IAC_RETRY_ATTEMPTS times while it fails with a retryable error."""
         attempts = max(1, int(settings.IAC_RETRY_ATTEMPTS)) if retry else 1
@@ -281,11 +288,10 @@ class TaskRun(ApplyStateSteps, CheckSteps):
         workspace = task.workspace
         # What the plan is made from, read *before* the work dir is written: an edit in between
         # then makes the plan stale instead of slipping past the check.
-        state = latest_state(workspace, content=False)
         context = {
             "code_version": task.code_version.number if task.code_version_id else None,
             "variables_checksum": variables_checksum(workspace),
-            "state_serial": state.serial if state else None,
+            "state_serial": state_current_serial(workspace=workspace),
             "resource_versions": resource_version_map(workspace),
         }
         task.context = {**task.context, **context}
@@ -336,10 +342,7 @@ class TaskRun(ApplyStateSteps, CheckSteps):
 
     def save_plan_artifacts(self, has_changes: bool) -> None:
         """Plan file, lock file, plan JSON and summary; 3 attempts, never fails the run."""
-        self.record_stage()
-        with self.timings.timed("terraform_show"):
-            show = runner.capture(["show", "-json", "plan.tfplan"], cwd=self.workdir.path, env=self.workdir.env,
-                                  timeout=self.timeout_for("plan"), credentials=self.workdir.credentials)
+        show = self.show_json("plan.tfplan")
         if show.returncode != 0:
             self.log.info(f"[platform] terraform show -json failed: {show.stderr.decode(errors='replace')[:500]}")
             plan_doc = {}

@@ -117,9 +117,8 @@ def save_state(*, task, content: str, log=None, source: str = "apply"):
             logger.warning("state save attempt %s/%s for task %s failed: %s", attempt, attempts, task.pk, last_error)
             if log is not None:
                 log.info(f"[platform] state save attempt {attempt}/{attempts} failed: {last_error}")
+                log.flush()  # on the page during the back-off
             if attempt < attempts:
-                if log is not None:
-                    log.flush()
                 time.sleep(settings.IAC_STATE_SAVE_BACKOFF * attempt)
     reason = (
         f"State of task #{task.pk} could not be saved ({last_error}). "
